@@ -1,0 +1,197 @@
+"""Running generated code on the trn1 launcher: per-paper results and profiles, one batch per run.
+
+A batch of papers runs in ONE Dagster run of `trn1_batch_job` (the paper keys are in its run config),
+which reports each paper's `trn_run_result` and `trn_profile` materializations and check results
+itself: backfill policies would only group adjacent partitions, and Pipes materializations carry no
+partition. Materializing the assets for a single paper from the UI runs a batch of one.
+"""
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import dagster as dg
+
+from annapurna_assets.codegen import generated_code
+from annapurna_assets.ingest import paper_document
+from annapurna_assets.partitions import papers_partitions
+from annapurna_resources import LocalBlobStore, LogNotifier, SqlitePaperIndex, Trn1Launcher
+from annapurna_resources.trn1_launcher import ScriptResult
+
+RUN_RESULT = dg.AssetKey("trn_run_result")
+PROFILE = dg.AssetKey("trn_profile")
+RUN_CHECK = "run_succeeded"
+
+
+@dataclass
+class PaperExecution:
+    paper_key: str
+    run_metadata: dict
+    profile_metadata: dict | None
+    check_passed: bool
+    check_description: str
+
+
+def run_succeeded(result: ScriptResult) -> tuple[bool, str]:
+    loss = result.final.get("final_loss")
+    if not result.ok:
+        return False, f"{result.status}: {result.reason}"
+    if not isinstance(loss, int | float) or not math.isfinite(loss):
+        return False, f"final_loss is not finite: {loss!r}"
+    return True, f"ok, final_loss {loss:.4g}"
+
+
+def execute_papers(
+    context,
+    paper_keys: list[str],
+    launcher: Trn1Launcher,
+    paper_index: SqlitePaperIndex,
+    blob_store: LocalBlobStore,
+    notifier: LogNotifier,
+    smoke: bool = False,
+) -> list[PaperExecution]:
+    """Run the papers' generated code as one batch, store traces, update the index; one record per paper."""
+    docs = {key: paper_document(paper_index, key, "code") for key in paper_keys}
+    scripts = {key: blob_store.get(doc["code"]["ref"]).decode() for key, doc in docs.items()}
+    for key in paper_keys:
+        notifier.paper_event(context.log, key, f"batch of {len(paper_keys)} starts on {launcher.device_description}")
+    results = launcher.run_batch(context, scripts, smoke=smoke)
+    executions = []
+    for result in results:
+        executions.append(_record(result, docs[result.paper_key], paper_index, blob_store, launcher, context.run_id))
+        notifier.paper_event(context.log, result.paper_key, f"run ended: {executions[-1].check_description}")
+    launcher.cleanup(results)
+    return executions
+
+
+def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, run_id) -> PaperExecution:
+    passed, description = run_succeeded(result)
+    final = result.final
+    device = final.get("device", "unknown")
+    run_section = {
+        "status": result.status,
+        "ok": passed,
+        "reason": result.reason,
+        "exit_code": result.exit_code,
+        "seconds": result.seconds,
+        "device": device,
+        "host": launcher.device_description,
+        "final": final,
+        "metrics": result.metrics,
+        "stdout_tail": result.stdout_tail,
+        "stderr_tail": result.stderr_tail,
+        "code_ref": doc["code"]["ref"],
+        "run_id": run_id,
+    }
+    profile_section = None
+    profile_metadata = None
+    if result.trace_path and result.trace_path.exists():
+        trace_ref = blob_store.put(result.trace_path.read_bytes())
+        summary = json.loads(result.profile_path.read_text()) if result.profile_path else {}
+        top = summary.get("top_operators", [])
+        profile_section = {"trace_ref": trace_ref, "top_operators": top,
+                           "profiled_optimizer_steps": summary.get("profiled_optimizer_steps", 0)}
+        rows = "\n".join(
+            f"| {op['name'][:60]} | {op['calls']} | {op['self_cpu_ms']:.2f} | {op['cpu_total_ms']:.2f} | "
+            f"{op['self_device_ms']:.2f} |"
+            for op in top[:15]
+        )
+        profile_metadata = {
+            "trace": dg.MetadataValue.path(str(blob_store.local_path(trace_ref))),
+            "trace_blob": trace_ref,
+            "open_with": dg.MetadataValue.url("https://ui.perfetto.dev"),
+            "profiled_optimizer_steps": summary.get("profiled_optimizer_steps", 0),
+            "top_operators": dg.MetadataValue.md(
+                "| operator | calls | self CPU ms | total CPU ms | self device ms |\n|---|---|---|---|---|\n" + rows
+            ),
+            "code_blob": doc["code"]["ref"],
+        }
+    paper_index.update(result.paper_key, run=run_section, **({"profile": profile_section} if profile_section else {}))
+
+    run_metadata = {
+        "status": result.status,
+        "exit_code": result.exit_code if result.exit_code is not None else -1,
+        "wall_seconds": result.seconds,
+        "device": device,
+        "host": launcher.device_description,
+        "reason": result.reason or "none",
+        "metrics_lines": len(result.metrics),
+        "code_blob": doc["code"]["ref"],
+        "stdout_tail": dg.MetadataValue.md(f"```\n{result.stdout_tail[-1500:]}\n```"),
+        "stderr_tail": dg.MetadataValue.md(f"```\n{result.stderr_tail[-1500:]}\n```"),
+    }
+    for name in ("final_loss", "steps_per_sec", "step", "parameters"):
+        value = final.get(name)
+        if isinstance(value, int | float) and math.isfinite(value):
+            run_metadata[name] = float(value)
+    return PaperExecution(result.paper_key, run_metadata, profile_metadata, passed, description)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(RUN_RESULT, deps=[generated_code], partitions_def=papers_partitions, group_name="execution",
+                     kinds={"pytorch"}, description="Status, exit code, wall time, device and METRICS of the run."),
+        dg.AssetSpec(PROFILE, deps=[generated_code], partitions_def=papers_partitions, group_name="execution",
+                     skippable=True, kinds={"pytorch"},
+                     description="torch.profiler trace (Perfetto/Chrome JSON) and the top operators."),
+    ],
+    check_specs=[dg.AssetCheckSpec(RUN_CHECK, asset=RUN_RESULT, description="Exited 0 with a finite final loss.")],
+    partitions_def=papers_partitions,
+    pool="trn1",
+)
+def trn_run(
+    context: dg.AssetExecutionContext,
+    launcher: Trn1Launcher,
+    paper_index: SqlitePaperIndex,
+    blob_store: LocalBlobStore,
+    notifier: LogNotifier,
+):
+    """One paper's generated code, run as a batch of one (the sensor batches ten through trn1_batch_job)."""
+    [execution] = execute_papers(context, [context.partition_key], launcher, paper_index, blob_store, notifier)
+    yield dg.MaterializeResult(asset_key=RUN_RESULT, metadata=execution.run_metadata)
+    if execution.profile_metadata:
+        yield dg.MaterializeResult(asset_key=PROFILE, metadata=execution.profile_metadata)
+    yield dg.AssetCheckResult(asset_key=RUN_RESULT, check_name=RUN_CHECK, passed=execution.check_passed,
+                              description=execution.check_description)
+
+
+class Trn1BatchConfig(dg.Config):
+    paper_keys: list[str]
+    smoke: bool = False
+
+
+@dg.op(pool="trn1")
+def run_trn1_batch(
+    context: dg.OpExecutionContext,
+    config: Trn1BatchConfig,
+    launcher: Trn1Launcher,
+    paper_index: SqlitePaperIndex,
+    blob_store: LocalBlobStore,
+    notifier: LogNotifier,
+) -> None:
+    """Runs the configured papers as one batch and reports each paper's materializations and check."""
+    for event in batch_events(
+        execute_papers(context, config.paper_keys, launcher, paper_index, blob_store, notifier, config.smoke)
+    ):
+        context.log_event(event)
+
+
+def batch_events(executions: list[PaperExecution]) -> Iterator:
+    for execution in executions:
+        yield dg.AssetMaterialization(RUN_RESULT, partition=execution.paper_key, metadata=execution.run_metadata)
+        if execution.profile_metadata:
+            yield dg.AssetMaterialization(PROFILE, partition=execution.paper_key, metadata=execution.profile_metadata)
+        yield dg.AssetCheckEvaluation(
+            asset_key=RUN_RESULT,
+            check_name=RUN_CHECK,
+            passed=execution.check_passed,
+            partition=execution.paper_key,
+            metadata={"outcome": execution.check_description},
+        )
+
+
+@dg.job(tags={"annapurna/kind": "trn1-batch"}, executor_def=dg.in_process_executor)
+def trn1_batch_job():
+    """One batch of papers on the trn1 launcher (launched by trn1_batch_sensor)."""
+    run_trn1_batch()

@@ -1,0 +1,76 @@
+"""The verdict: is this paper relevant to the team and novel against what is already indexed?"""
+
+import math
+
+import dagster as dg
+
+from annapurna_assets.ingest import paper_document, paper_text
+from annapurna_assets.partitions import papers_partitions
+from annapurna_resources import Judge, MiniLMEmbedder, SqlitePaperIndex
+
+NEIGHBOURS = 5
+
+
+def verdict_problems(verdict: dict) -> list[str]:
+    """Why a verdict is not a real decision (an error dressed as one), or [] when it is well-formed."""
+    problems = []
+    if verdict.get("error"):
+        problems.append(f"the judge reported an error: {verdict['error']}")
+    if verdict.get("decision") not in ("accept", "reject"):
+        problems.append(f"decision is {verdict.get('decision')!r}, not accept/reject")
+    for score in ("relevance", "novelty"):
+        value = verdict.get(score)
+        if not isinstance(value, int | float) or not math.isfinite(value) or not -1.0 <= value <= 1.0:
+            problems.append(f"{score} is {value!r}, not a number in [-1, 1]")
+    if not verdict.get("reasons"):
+        problems.append("no reasons given")
+    if not verdict.get("judge"):
+        problems.append("the verdict does not say which judge made it")
+    return problems
+
+
+@dg.asset(
+    partitions_def=papers_partitions,
+    group_name="judge",
+    deps=[paper_text],
+    kinds={"python"},
+    check_specs=[dg.AssetCheckSpec("well_formed", asset="verdict", blocking=True,
+                                   description="A real accept/reject decision with scores and reasons.")],
+)
+def verdict(
+    context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, embedder: MiniLMEmbedder, judge: Judge
+):
+    """Relevance to the research interests and novelty against the nearest indexed papers."""
+    key = context.partition_key
+    metadata = paper_document(paper_index, key, "metadata", "text")["metadata"]
+    vector = embedder.embed_one(f"{metadata['title']}. {metadata['abstract']}")
+    neighbours = paper_index.nearest(vector, k=NEIGHBOURS, exclude={key})
+    decision = judge.judge(metadata["title"], metadata["abstract"], neighbours)
+    paper_index.set_vector(key, vector)
+    paper_index.update(key, verdict=decision)
+    problems = verdict_problems(decision)
+
+    neighbour_rows = "\n".join(
+        f"| {n['similarity']:.2f} | {n['title'][:90]} | `{n['key']}` |" for n in decision.get("neighbours", [])
+    )
+    yield dg.MaterializeResult(
+        metadata={
+            "title": metadata["title"],
+            "decision": decision.get("decision", "?"),
+            "relevance": dg.MetadataValue.float(float(decision.get("relevance", float("nan")))),
+            "novelty": dg.MetadataValue.float(float(decision.get("novelty", float("nan")))),
+            "judge": decision.get("judge", "?"),
+            "prompt_version": decision.get("prompt_version", ""),
+            "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.get("reasons", []))),
+            "nearest_papers": dg.MetadataValue.md(
+                "| similarity | title | key |\n|---|---|---|\n" + neighbour_rows if neighbour_rows else "_none indexed yet_"
+            ),
+            "cost_usd": float(decision.get("cost_usd", 0.0)),
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name="well_formed",
+        passed=not problems,
+        metadata={"problems": "; ".join(problems) or "none", "decision": str(decision.get("decision"))},
+        description="; ".join(problems) or f"{decision['decision']} (relevance {decision['relevance']:.2f})",
+    )

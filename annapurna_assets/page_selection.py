@@ -1,0 +1,78 @@
+"""Choosing the pages worth giving a code generator: a transparent heuristic under a token budget.
+
+Each page is scored by cues of implementation content (equations, algorithms, losses, architecture) and
+experimental setup (hyperparameters, datasets, optimisers), and penalised for references and related
+work. Page 1 (title and abstract) is always kept. Pages are taken best-first until the budget is spent.
+"""
+
+import re
+from dataclasses import dataclass
+
+METHOD_CUES = re.compile(
+    r"\b(algorithm|we propose|our (?:method|model|approach)|architecture|layer|loss|objective|gradient|"
+    r"equation|eq\.|encoder|decoder|attention|embedding|network|update rule|minimi[sz]e|maximi[sz]e|"
+    r"softmax|activation|parameteri[sz]ed|defined as|given by)\b",
+    re.IGNORECASE,
+)
+SETUP_CUES = re.compile(
+    r"\b(learning rate|batch size|optimi[sz]er|adam|sgd|momentum|weight decay|dropout|epochs?|"
+    r"hyper-?parameters?|warm-?up|training steps|dataset|benchmark|implementation details|"
+    r"experimental setup|we train|trained (?:for|with|on))\b",
+    re.IGNORECASE,
+)
+MATH_CHARS = re.compile(r"[=∑∏∫∂∇αβγδεθλμσφψω≤≥≈∈→]")
+REFERENCE_CUES = re.compile(r"\bet al\.|\b(?:19|20)\d\d[a-z]?\b|\bIn Proceedings\b|\barXiv\b|\bvol\.|\bpp\.", re.I)
+REFERENCES_HEADING = re.compile(r"^\s*(?:\d+\s+)?(references|bibliography)\s*$", re.IGNORECASE | re.MULTILINE)
+RELATED_WORK_HEADING = re.compile(r"^\s*(?:\d+\.?\s+)?related work\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class PageSelection:
+    pages: list[int]  # 1-based, in reading order
+    scores: dict[int, float]
+    tokens_kept: int
+    tokens_total: int
+
+    @property
+    def token_fraction(self) -> float:
+        return self.tokens_kept / self.tokens_total if self.tokens_total else 0.0
+
+
+def estimate_tokens(text: str) -> int:
+    """About 4 characters per token for English prose (the usual BPE rule of thumb)."""
+    return max(1, len(text) // 4) if text.strip() else 0
+
+
+def score_page(text: str) -> float:
+    words = max(1, len(text.split()))
+    per_100_words = 100.0 / words
+    method = len(METHOD_CUES.findall(text)) * per_100_words
+    setup = len(SETUP_CUES.findall(text)) * per_100_words
+    maths = min(len(MATH_CHARS.findall(text)) * per_100_words, 10.0)
+    references = len(REFERENCE_CUES.findall(text)) * per_100_words
+    score = method + 1.5 * setup + 0.3 * maths - 0.8 * references
+    if REFERENCES_HEADING.search(text) and references > 3:
+        score -= 5.0
+    if RELATED_WORK_HEADING.search(text):
+        score -= 2.0
+    if words < 80:
+        score -= 3.0
+    return round(score, 3)
+
+
+def select_pages(pages: list[str], budget_tokens: int) -> PageSelection:
+    """Best-scoring pages whose estimated tokens fit `budget_tokens`, page 1 always included."""
+    tokens = [estimate_tokens(p) for p in pages]
+    scores = {i + 1: score_page(p) for i, p in enumerate(pages)}
+    chosen: list[int] = []
+    spent = 0
+    ranked = sorted(scores, key=lambda n: (n != 1, -scores[n]))
+    for number in ranked:
+        cost = tokens[number - 1]
+        if cost == 0 or spent + cost > budget_tokens:
+            continue
+        if number != 1 and scores[number] <= 0:
+            continue
+        chosen.append(number)
+        spent += cost
+    return PageSelection(sorted(chosen), scores, spent, sum(tokens))

@@ -1,0 +1,65 @@
+"""Where each paper stands, read from Dagster's own records (what the UI shows) and the paper index."""
+
+import dagster as dg
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+
+from annapurna_assets.partitions import papers_partitions
+from annapurna_resources import SqlitePaperIndex
+
+BATCH_JOB = "trn1_batch_job"
+STAGE_ASSETS = {
+    "pdf": "raw_pdf",
+    "text": "paper_text",
+    "judged": "verdict",
+    "pages": "selected_pages",
+    "code": "generated_code",
+    "executed": "trn_run_result",
+    "profiled": "trn_profile",
+}
+
+
+def materialized(instance: dg.DagsterInstance, asset: str) -> set[str]:
+    return set(instance.get_materialized_partitions(dg.AssetKey(asset)))
+
+
+def in_flight_papers(instance: dg.DagsterInstance) -> set[str]:
+    """Papers in batch runs that are queued or running."""
+    runs = instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB, statuses=list(IN_PROGRESS_RUN_STATUSES)))
+    keys: set[str] = set()
+    for run in runs:
+        config = run.run_config.get("ops", {}).get("run_trn1_batch", {}).get("config", {})
+        keys.update(config.get("paper_keys", []))
+    return keys
+
+
+def pending_execution(instance: dg.DagsterInstance, paper_index: SqlitePaperIndex) -> dict[str, float]:
+    """Papers whose code meets the contract and has not run (nor is running): key -> when the code was made."""
+    waiting = materialized(instance, "generated_code") - materialized(instance, "trn_run_result")
+    waiting -= in_flight_papers(instance)
+    docs = paper_index.get_many(waiting)
+    return {
+        key: doc["code"].get("generated_at", 0.0)
+        for key, doc in docs.items()
+        if doc.get("code", {}).get("contract_ok")
+    }
+
+
+def stage_counts(instance: dg.DagsterInstance, paper_index: SqlitePaperIndex) -> dict[str, int]:
+    keys = set(instance.get_dynamic_partitions(papers_partitions.name))
+    done = {stage: materialized(instance, asset) & keys for stage, asset in STAGE_ASSETS.items()}
+    docs = paper_index.get_many(done["judged"] | done["executed"])
+    decisions = [docs.get(k, {}).get("verdict", {}).get("decision") for k in done["judged"]]
+    run_ok = [docs.get(k, {}).get("run", {}).get("ok") for k in done["executed"]]
+    return {
+        "discovered": len(keys),
+        "pdf": len(done["pdf"]),
+        "text": len(done["text"]),
+        "judged": len(done["judged"]),
+        "accepted": decisions.count("accept"),
+        "rejected": decisions.count("reject"),
+        "code": len(done["code"]),
+        "pending_execution": len(pending_execution(instance, paper_index)),
+        "executed_ok": run_ok.count(True),
+        "executed_failed": len(run_ok) - run_ok.count(True),
+        "profiled": len(done["profiled"]),
+    }

@@ -1,0 +1,27 @@
+"""Process-wide settings: where state lives, and the Dagster instance under ANNAPURNA_HOME."""
+
+import os
+import shutil
+from pathlib import Path
+
+from annapurna_resources.home import annapurna_home
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_CORPUS = Path(__file__).resolve().parent / "demo_corpus"
+
+
+def dagster_home() -> Path:
+    return annapurna_home() / "dagster"
+
+
+def ensure_dagster_home() -> Path:
+    """Point DAGSTER_HOME at `$ANNAPURNA_HOME/dagster` (never ~/.dagster) with the project's dagster.yaml."""
+    home = dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    template = PROJECT_ROOT / "dagster.yaml"
+    target = home / "dagster.yaml"
+    if template.exists() and (not target.exists() or target.read_bytes() != template.read_bytes()):
+        shutil.copyfile(template, target)
+    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ.setdefault("ANNAPURNA_HOME", str(annapurna_home()))
+    return home

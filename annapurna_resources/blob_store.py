@@ -1,0 +1,70 @@
+"""Content-addressed, write-once blob store on a local directory.
+
+Keys are sha256 hex digests of the content; a blob is written once and never deleted or
+overwritten, so storing the same bytes twice is a no-op. Assets keep `blob://<sha256>` references.
+"""
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from annapurna_resources.home import state_path
+
+BLOB_SCHEME = "blob://"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class BlobNotFoundError(KeyError):
+    pass
+
+
+class LocalBlobStore(dg.ConfigurableResource):
+    """Blobs as files `<root>/<sha[:2]>/<sha>`; root defaults to `$ANNAPURNA_HOME/blobs`."""
+
+    root: str = ""
+    _root: Path = PrivateAttr()
+
+    def model_post_init(self, __context) -> None:
+        self._root = state_path(self.root, "blobs")
+
+    def put(self, data: bytes) -> str:
+        """Store `data` and return its reference `blob://<sha256>`; never rewrites an existing blob."""
+        digest = sha256_hex(data)
+        path = self._path(digest)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+                tmp.write(data)
+            os.chmod(tmp.name, 0o444)
+            os.replace(tmp.name, path)
+        return BLOB_SCHEME + digest
+
+    def get(self, ref: str) -> bytes:
+        path = self._path(_digest(ref))
+        if not path.exists():
+            raise BlobNotFoundError(f"blob {ref} is not in the store at {self._root}")
+        return path.read_bytes()
+
+    def exists(self, ref: str) -> bool:
+        return self._path(_digest(ref)).exists()
+
+    def local_path(self, ref: str) -> Path:
+        """Where the blob lies on this machine (for links a user can open)."""
+        return self._path(_digest(ref))
+
+    def _path(self, digest: str) -> Path:
+        return self._root / digest[:2] / digest
+
+
+def _digest(ref: str) -> str:
+    digest = ref.removeprefix(BLOB_SCHEME)
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"not a blob reference: {ref!r}")
+    return digest

@@ -1,0 +1,143 @@
+"""The trn1 launcher: a Dagster Pipes client that runs a batch of generated scripts on the execution host.
+
+Mode `local` runs the batch runner (`trn1_runner.py`, which needs only `dagster-pipes` and torch) in a
+subprocess on this machine. Remote modes (SSH to a trn1 or GPU host, AWS SSM) ship the same runner.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.pipes.client import PipesClient, PipesClientCompletedInvocation
+
+from annapurna_resources.home import state_path
+
+RUNNER = Path(__file__).with_name("trn1_runner.py")
+
+
+@dataclass(frozen=True)
+class ScriptResult:
+    """One paper's outcome, as the runner reported it, with its files resolved on this machine."""
+
+    paper_key: str
+    status: str
+    reason: str
+    exit_code: int | None
+    seconds: float
+    metrics: list[dict]
+    final: dict
+    stdout_tail: str
+    stderr_tail: str
+    trace_path: Path | None
+    profile_path: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class Trn1Launcher(dg.ConfigurableResource, PipesClient):
+    """Runs batches of scripts; also holds the batching policy the `trn1_batch_sensor` follows."""
+
+    mode: str = "local"
+    slots: int = 1
+    timeout_s: float = 120.0
+    time_budget_s: float = 30.0
+    profile_steps: int = 10
+    batch_size: int = 10
+    max_wait_minutes: float = 30.0
+    work_root: str = ""
+    memory_limit_mb: int = 16384
+    file_size_limit_mb: int = 512
+    open_files_limit: int = 1024
+    processes_limit: int = 512
+    keep_work_dirs: bool = True
+
+    @property
+    def device_description(self) -> str:
+        return f"{self.mode} ({os.uname().nodename})"
+
+    def run(self, *, context, extras: dict) -> PipesClientCompletedInvocation:  # the PipesClient interface
+        if self.mode != "local":
+            raise dg.Failure(f"trn1 launcher mode {self.mode!r} is not available yet; use 'local'")
+        with dg.open_pipes_session(
+            context=context,
+            context_injector=dg.PipesTempFileContextInjector(),
+            message_reader=dg.PipesTempFileMessageReader(),
+            extras=extras,
+        ) as session:
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+            completed = subprocess.run(
+                [sys.executable, str(RUNNER)], env={**env, **session.get_bootstrap_env_vars()}, check=False
+            )
+            if completed.returncode != 0:
+                raise dg.DagsterPipesExecutionError(
+                    f"the batch runner itself failed with exit code {completed.returncode} (an infrastructure "
+                    "failure: the papers stay pending)"
+                )
+        return PipesClientCompletedInvocation(session)
+
+    def run_batch(self, context, scripts: dict[str, str], smoke: bool = False) -> list[ScriptResult]:
+        """Run each paper's script (paper key -> source) as one batch; returns one result per paper."""
+        batch_dir = state_path(self.work_root, "runs") / f"batch-{uuid.uuid4().hex[:12]}"
+        items = []
+        for paper_key, code in scripts.items():
+            workdir = batch_dir / paper_key
+            workdir.mkdir(parents=True)
+            (workdir / "main.py").write_text(code)
+            items.append({"paper_key": paper_key, "script": "main.py"})
+        cores = os.cpu_count() or 1
+        batch = {
+            "batch_dir": str(batch_dir),
+            "papers": items,
+            "slots": self.slots,
+            "threads_per_slot": max(1, cores // self.slots),
+            "timeout_s": self.timeout_s,
+            "time_budget_s": self.time_budget_s,
+            "profile": True,
+            "profile_steps": self.profile_steps,
+            "smoke": smoke,
+            "limits": {
+                "cpu_seconds": self.timeout_s * cores + 10,
+                "memory_mb": self.memory_limit_mb,
+                "file_size_mb": self.file_size_limit_mb,
+                "open_files": self.open_files_limit,
+                "processes": self.processes_limit,
+            },
+        }
+        invocation = self.run(context=context, extras={"batch": batch})
+        reported = {m["paper_key"]: m for m in invocation.get_custom_messages() if isinstance(m, dict)}
+        results = []
+        for paper_key in scripts:
+            message = reported.get(paper_key)
+            if message is None:
+                raise dg.Failure(f"the runner reported nothing for {paper_key}: an infrastructure failure")
+            results.append(
+                ScriptResult(
+                    paper_key=paper_key,
+                    status=message["status"],
+                    reason=message["reason"],
+                    exit_code=message["exit_code"],
+                    seconds=message["seconds"],
+                    metrics=message["metrics"],
+                    final=message["final"],
+                    stdout_tail=message["stdout_tail"],
+                    stderr_tail=message["stderr_tail"],
+                    trace_path=batch_dir / message["trace_file"] if "trace_file" in message else None,
+                    profile_path=batch_dir / message["profile_file"] if "profile_file" in message else None,
+                )
+            )
+        return results
+
+    def cleanup(self, results: list[ScriptResult]) -> None:
+        """Remove a batch's work directories once their files are in the blob store."""
+        if self.keep_work_dirs or not results:
+            return
+        for result in results:
+            if result.trace_path:
+                shutil.rmtree(result.trace_path.parent, ignore_errors=True)
