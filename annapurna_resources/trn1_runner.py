@@ -37,6 +37,7 @@ sys.argv = [script]
 profile_steps = __PROFILE_STEPS__
 try:
     import torch
+    from torch.optim.optimizer import register_optimizer_step_post_hook
     from torch.profiler import ProfilerActivity, profile
 except ImportError:
     runpy.run_path(script, run_name="__main__")
@@ -74,7 +75,7 @@ def after_optimizer_step(optimizer, args, kwargs):
         stop()
 
 
-torch.optim.optimizer.register_optimizer_step_post_hook(after_optimizer_step)
+register_optimizer_step_post_hook(after_optimizer_step)
 profiler.start()
 try:
     runpy.run_path(script, run_name="__main__")

@@ -1,0 +1,168 @@
+"""The `annapurna` command: demo, status, show, search, ui."""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from annapurna_assets.settings import DEMO_CORPUS, PROJECT_ROOT, ensure_dagster_home
+from annapurna_resources.home import annapurna_home
+
+
+def _instance_and_defs():
+    ensure_dagster_home()
+    import dagster as dg
+
+    from annapurna_assets.definitions import defs
+
+    return dg.DagsterInstance.get(), defs
+
+
+def cmd_demo(args) -> int:
+    papers_dir = Path(args.papers or DEMO_CORPUS).resolve()
+    if not papers_dir.is_dir():
+        print(f"no such folder: {papers_dir}", file=sys.stderr)
+        return 2
+    os.environ["ANNAPURNA_PAPERS_DIR"] = str(papers_dir)
+    instance, defs = _instance_and_defs()
+    from annapurna_assets.demo import format_table, run_demo, summary_rows
+    from annapurna_assets.progress import stage_counts
+
+    print(f"Annapurna demo on {papers_dir} (state in {annapurna_home()})", file=sys.stderr)
+    outcome = run_demo(defs, instance, papers_dir)
+    index = defs.resources["paper_index"]
+    from annapurna_assets.partitions import local_paper_key
+    from annapurna_resources import LocalFolderSource
+
+    found, _ = LocalFolderSource(folder=str(papers_dir)).scan()
+    keys = sorted({local_paper_key(p.sha256) for p in found})
+    print()
+    print(format_table(summary_rows(index, keys)))
+    print()
+    counts = stage_counts(instance, index)
+    print("stages: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    print(f"wall time: {outcome['seconds']} s")
+    print(f"Look at it in the UI: `annapurna ui`, then open http://127.0.0.1:3000/assets "
+          f"(partitions of `papers`, checks, runs); `annapurna show {keys[0] if keys else 'PAPER_KEY'}` for one paper.")
+    return 0
+
+
+def cmd_status(args) -> int:
+    instance, defs = _instance_and_defs()
+    from annapurna_assets.progress import stage_counts
+
+    counts = stage_counts(instance, defs.resources["paper_index"])
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        width = max(map(len, counts))
+        for stage, count in counts.items():
+            print(f"{stage.ljust(width)}  {count}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    instance, defs = _instance_and_defs()
+    import dagster as dg
+
+    from annapurna_assets.progress import STAGE_ASSETS
+
+    doc = defs.resources["paper_index"].get(args.paper_key)
+    if doc is None:
+        print(f"no paper {args.paper_key!r} (see `annapurna status` or `annapurna search`)", file=sys.stderr)
+        return 1
+    blob_store = defs.resources["blob_store"]
+    history = {}
+    for asset in ["paper_metadata", *STAGE_ASSETS.values()]:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[args.paper_key]), limit=20
+        ).records
+        history[asset] = [
+            {"run_id": r.run_id, "timestamp": r.timestamp, "storage_id": r.storage_id} for r in records
+        ]
+    shown = {
+        "paper_key": args.paper_key,
+        "metadata": doc.get("metadata", doc.get("source")),
+        "pdf": doc.get("pdf"),
+        "verdict": doc.get("verdict"),
+        "pages": doc.get("pages"),
+        "code": {**doc["code"], "path": str(blob_store.local_path(doc["code"]["ref"]))} if "code" in doc else None,
+        "run": {k: v for k, v in doc["run"].items() if k != "metrics"} if "run" in doc else None,
+        "profile": (
+            {**doc["profile"], "trace_path": str(blob_store.local_path(doc["profile"]["trace_ref"]))}
+            if "profile" in doc else None
+        ),
+        "materializations": history,
+    }
+    if args.json:
+        print(json.dumps(shown, indent=2, default=str))
+        return 0
+    meta = shown["metadata"] or {}
+    print(f"{args.paper_key}: {meta.get('title', '')}")
+    for section in ("pdf", "verdict", "pages", "code", "run", "profile"):
+        value = shown[section]
+        if value is None:
+            print(f"  {section}: -")
+            continue
+        brief = {k: v for k, v in value.items() if k not in ("stdout_tail", "stderr_tail", "interest_scores",
+                                                              "top_operators", "scores", "family_cue_counts")}
+        print(f"  {section}: {json.dumps(brief, default=str)[:600]}")
+    print("  materializations: " + ", ".join(f"{a}={len(h)}" for a, h in history.items()))
+    return 0
+
+
+def cmd_search(args) -> int:
+    _, defs = _instance_and_defs()
+    hits = defs.resources["paper_index"].search(args.query, limit=args.limit)
+    if args.json:
+        print(json.dumps([h.__dict__ for h in hits], indent=2))
+    elif not hits:
+        print("no matches")
+    for hit in hits if not args.json else []:
+        print(f"{hit.key}  {hit.title[:70]}\n    {hit.snippet}")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    home = ensure_dagster_home()
+    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home})", file=sys.stderr)
+    command = ["dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    return subprocess.call(command, cwd=PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="annapurna", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the whole lifecycle headless on the demo corpus (or DIR)")
+    demo.add_argument("--papers", metavar="DIR", help="folder of PDFs (default: the bundled demo corpus)")
+    demo.set_defaults(func=cmd_demo)
+
+    status = commands.add_parser("status", help="papers per stage")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    show = commands.add_parser("show", help="everything about one paper")
+    show.add_argument("paper_key")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_show)
+
+    search = commands.add_parser("search", help="full-text search over the paper index")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(func=cmd_search)
+
+    ui = commands.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""`annapurna demo`: the whole lifecycle, headless and in-process, on the bundled corpus (or any folder).
+
+It does what the daemon would: evaluates `local_folder_sensor` once, runs each new paper's lifecycle run,
+then flushes every pending paper through `trn1_batch_job` in batches (as the sensor does after max_wait).
+Every run is recorded in the instance under ANNAPURNA_HOME, so the UI shows it all afterwards.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import dagster as dg
+from tqdm import tqdm
+
+from annapurna_assets.progress import pending_execution
+from annapurna_assets.sensors import batch_run_request, local_folder_sensor, plan_batch
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance, papers_dir: Path) -> dict:
+    started = time.time()
+    resources = defs.resources
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        result = local_folder_sensor(context)
+    if result.dynamic_partitions_requests:
+        for request in result.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    lifecycle = defs.resolve_job_def("paper_lifecycle_job")
+    failed_runs = []
+    for request in tqdm(result.run_requests, desc="lifecycle", unit="paper"):
+        outcome = lifecycle.execute_in_process(
+            instance=instance, partition_key=request.partition_key, raise_on_error=False, run_config=QUIET,
+            tags={"annapurna/started_by": "annapurna demo"},
+        )
+        if not outcome.success:
+            failed_runs.append(request.partition_key)
+
+    batch_job = defs.resolve_job_def("trn1_batch_job")
+    paper_index = resources["paper_index"]
+    launcher = resources["launcher"]
+    pending = pending_execution(instance, paper_index)
+    with tqdm(total=len(pending), desc="trn1 batches", unit="paper") as bar:
+        while batch := plan_batch(pending, launcher.batch_size, max_wait_s=0, now=time.time()):
+            request = batch_run_request(batch)
+            batch_job.execute_in_process(
+                instance=instance, run_config={**request.run_config, **QUIET}, raise_on_error=False,
+                tags={**request.tags, "annapurna/started_by": "annapurna demo"},
+            )
+            for key in batch:
+                del pending[key]
+            bar.update(len(batch))
+    return {"seconds": round(time.time() - started, 1), "new_papers": len(result.run_requests),
+            "failed_lifecycle_runs": failed_runs}
+
+
+def summary_rows(paper_index, keys: list[str]) -> list[dict]:
+    rows = []
+    for key, doc in sorted(paper_index.get_many(keys).items()):
+        verdict = doc.get("verdict", {})
+        run = doc.get("run", {})
+        problem = doc.get("pdf", {}).get("problem") or doc.get("text", {}).get("problem")
+        rows.append({
+            "paper": key,
+            "title": doc.get("metadata", {}).get("title", "")[:48],
+            "verdict": verdict.get("decision", "-") if not problem else "-",
+            "relevance": verdict.get("relevance"),
+            "family": doc.get("code", {}).get("family", "-"),
+            "run": run.get("status", "-") if run else ("failed: " + problem[:40] if problem else "-"),
+            "final_loss": run.get("final", {}).get("final_loss"),
+            "trace": "yes" if doc.get("profile") else "-",
+        })
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    if not rows:
+        return "(no papers)"
+    columns = list(rows[0])
+    cells = [[_cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
+    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join([line, "  ".join("-" * w for w in widths), *body])
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def dumps(value) -> str:
+    return json.dumps(value, indent=2, default=str)
