@@ -15,9 +15,9 @@ def _instance_and_defs():
     ensure_dagster_home()
     import dagster as dg
 
-    from annapurna_assets.definitions import defs
+    from annapurna_assets.definitions import build_definitions
 
-    return dg.DagsterInstance.get(), defs
+    return dg.DagsterInstance.get(), build_definitions()
 
 
 def cmd_demo(args) -> int:

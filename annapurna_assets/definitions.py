@@ -62,10 +62,17 @@ paper_lifecycle_job = dg.define_asset_job(
     description="One paper from registration to generated code (execution is batched by trn1_batch_sensor).",
 )
 
-defs = dg.Definitions(
-    assets=[paper_metadata, raw_pdf, paper_text, verdict, selected_pages, generated_code, trn_run],
-    jobs=[paper_lifecycle_job, trn1_batch_job],
-    sensors=[local_folder_sensor, trn1_batch_sensor],
-    resources=build_resources(),
-    executor=dg.in_process_executor,
-)
+
+
+def build_definitions() -> dg.Definitions:
+    """The Definitions, with resources configured from the environment as it is now."""
+    return dg.Definitions(
+        assets=[paper_metadata, raw_pdf, paper_text, verdict, selected_pages, generated_code, trn_run],
+        jobs=[paper_lifecycle_job, trn1_batch_job],
+        sensors=[local_folder_sensor, trn1_batch_sensor],
+        resources=build_resources(),
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,64 @@
+import os
+from pathlib import Path
+
+import dagster as dg
+import pymupdf
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_PDFS = SHARED_DATA / "pdfs"
+
+requires_shared_data = pytest.mark.skipif(
+    not SHARED_PDFS.is_dir(), reason=f"needs the real papers in {SHARED_PDFS} (../shared/data is absent)"
+)
+
+
+@pytest.fixture
+def annapurna_home(tmp_path, monkeypatch) -> Path:
+    """A fresh ANNAPURNA_HOME (and DAGSTER_HOME under it) for one test; short scripts, two slots."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("ANNAPURNA_HOME", str(home))
+    monkeypatch.setenv("ANNAPURNA_TIME_BUDGET_S", "2")
+    monkeypatch.setenv("ANNAPURNA_RUN_TIMEOUT_S", "60")
+    monkeypatch.setenv("ANNAPURNA_TRN1_SLOTS", "2")
+    from annapurna_assets.settings import ensure_dagster_home
+
+    ensure_dagster_home()
+    yield home
+    os.environ.pop("DAGSTER_HOME", None)
+
+
+@pytest.fixture
+def instance(annapurna_home):
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+
+
+def make_pdf(path: Path, text: str = "", encrypt: bool = False, image_only: bool = False) -> Path:
+    doc = pymupdf.open()
+    page = doc.new_page()
+    if image_only:
+        pixmap = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 200, 200), False)
+        pixmap.set_rect(pixmap.irect, (200, 30, 30))
+        page.insert_image(page.rect, pixmap=pixmap)
+    else:
+        page.insert_textbox(page.rect + (50, 50, -50, -50), text or "Hello", fontsize=9)
+    options = {"encryption": pymupdf.PDF_ENCRYPT_AES_256, "user_pw": "secret", "owner_pw": "owner"} if encrypt else {}
+    doc.save(path, **options)
+    return path
+
+
+def write_bad_inputs(folder: Path) -> dict[str, Path]:
+    """The bad files a user drops into a watched folder, each a distinct broken case."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "empty": folder / "empty.pdf",
+        "html": folder / "saved_page.pdf",
+        "corrupt": folder / "corrupt.pdf",
+        "encrypted": make_pdf(folder / "encrypted.pdf", "A secret paper about transformers. " * 40, encrypt=True),
+        "image_only": make_pdf(folder / "scanned.pdf", image_only=True),
+    }
+    files["empty"].write_bytes(b"")
+    files["html"].write_text("<!DOCTYPE html><html><head><title>arXiv</title></head><body>Not found</body></html>")
+    files["corrupt"].write_bytes(b"%PDF-1.7\n1 0 obj <</Type /Catalog>> endobj\ngarbage garbage\n%%EOF")
+    return files
