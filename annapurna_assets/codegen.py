@@ -65,7 +65,7 @@ def selected_pages(
     group_name=GROUP,
     deps=[selected_pages],
     kinds={"pytorch"},
-    check_specs=[dg.AssetCheckSpec("meets_contract", asset="generated_code", blocking=True,
+    check_specs=[dg.AssetCheckSpec("meets_contract", asset="generated_code", partitions_def=papers_partitions, blocking=True,
                                    description="Parses; torch_xla/cuda/cpu device; METRICS lines; time budget; "
                                                "main guard; no network, subprocess or outside files.")],
 )

@@ -136,7 +136,7 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
                      skippable=True, kinds={"pytorch"},
                      description="torch.profiler trace (Perfetto/Chrome JSON) and the top operators."),
     ],
-    check_specs=[dg.AssetCheckSpec(RUN_CHECK, asset=RUN_RESULT, description="Exited 0 with a finite final loss.")],
+    check_specs=[dg.AssetCheckSpec(RUN_CHECK, asset=RUN_RESULT, partitions_def=papers_partitions, description="Exited 0 with a finite final loss.")],
     partitions_def=papers_partitions,
     pool="trn1",
 )

@@ -75,7 +75,7 @@ def paper_metadata(context: dg.AssetExecutionContext, paper_index: SqlitePaperIn
     group_name=GROUP,
     deps=[paper_metadata],
     kinds={"pdf"},
-    check_specs=[dg.AssetCheckSpec("readable_pdf", asset="raw_pdf", blocking=True,
+    check_specs=[dg.AssetCheckSpec("readable_pdf", asset="raw_pdf", partitions_def=papers_partitions, blocking=True,
                                    description="The file is a PDF that opens, is not encrypted and has pages.")],
 )
 def raw_pdf(
@@ -134,7 +134,7 @@ def raw_pdf(
     group_name=GROUP,
     deps=[raw_pdf],
     kinds={"python"},
-    check_specs=[dg.AssetCheckSpec("has_text", asset="paper_text", blocking=True,
+    check_specs=[dg.AssetCheckSpec("has_text", asset="paper_text", partitions_def=papers_partitions, blocking=True,
                                    description="The PDF yields enough text to judge and read (not image-only).")],
 )
 def paper_text(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore):

@@ -34,7 +34,7 @@ def verdict_problems(verdict: dict) -> list[str]:
     group_name="judge",
     deps=[paper_text],
     kinds={"python"},
-    check_specs=[dg.AssetCheckSpec("well_formed", asset="verdict", blocking=True,
+    check_specs=[dg.AssetCheckSpec("well_formed", asset="verdict", partitions_def=papers_partitions, blocking=True,
                                    description="A real accept/reject decision with scores and reasons.")],
 )
 def verdict(

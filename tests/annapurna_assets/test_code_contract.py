@@ -1,0 +1,23 @@
+from annapurna_assets.code_contract import check_contract
+from annapurna_resources import OfflineCodeGenerator
+
+
+def scaffold() -> str:
+    return OfflineCodeGenerator().generate("local-x", "A transformer", "", [(1, "attention")])["code"]
+
+
+def test_scaffold_meets_contract():
+    assert check_contract(scaffold()).problems == []
+
+
+def test_violations_are_named():
+    assert "does not parse" in check_contract("def (:").problems[0]
+    bad = scaffold().replace("import json", "import json\nimport socket\nimport subprocess")
+    bad = bad.replace('if __name__ == "__main__":\n    main()', "main()")
+    bad += "\nopen('/etc/passwd').read()\n"
+    problems = " | ".join(check_contract(bad).problems)
+    assert "imports socket" in problems and "imports subprocess" in problems
+    assert "main__" in problems and "outside its directory" in problems
+    bare = "import torch\nprint('done')\n"
+    problems = " | ".join(check_contract(bare).problems)
+    assert "METRICS" in problems and "ANNAPURNA_TIME_BUDGET_S" in problems and "torch_xla" in problems

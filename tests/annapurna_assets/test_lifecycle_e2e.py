@@ -1,0 +1,104 @@
+"""The whole lifecycle on real papers, through the same code path as `annapurna demo`."""
+
+import json
+import shutil
+
+import dagster as dg
+import pytest
+
+from annapurna_assets.definitions import build_definitions
+from annapurna_assets.demo import run_demo
+from annapurna_assets.progress import stage_counts
+from annapurna_assets.settings import DEMO_CORPUS
+from tests.conftest import SHARED_PDFS, requires_shared_data, write_bad_inputs
+
+REAL = ["gnn__1609.02907__gcn.pdf", "transformer__1706.03762__attention_is_all_you_need.pdf",
+        "rl__1509.02971__ddpg_continuous_control.pdf"]
+
+
+def check_outcomes(instance, check: str, asset: str) -> dict[str, tuple[bool, str]]:
+    """partition -> (passed, description) of the latest evaluation of a check."""
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey(asset), check), limit=100
+    )
+    outcomes = {}
+    for record in reversed(records):
+        evaluation = record.event.dagster_event.event_specific_data
+        if not isinstance(evaluation, dg.AssetCheckEvaluation):
+            continue  # planned, never evaluated
+        outcomes[record.partition] = (evaluation.passed, evaluation.description or "")
+    return outcomes
+
+
+@requires_shared_data
+def test_real_papers_and_bad_files_in_one_folder(instance, tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"
+    bad = write_bad_inputs(inbox)
+    for name in REAL:
+        shutil.copy(SHARED_PDFS / name, inbox / name)
+    monkeypatch.setenv("ANNAPURNA_PAPERS_DIR", str(inbox))
+    defs = build_definitions()
+    index = defs.resources["paper_index"]
+
+    outcome = run_demo(defs, instance, inbox)
+    assert outcome["new_papers"] == 8
+
+    docs = index.all_documents()
+    by_file = {doc["source"]["file_name"]: (key, doc) for key, doc in docs.items()}
+    pdf_checks = check_outcomes(instance, "readable_pdf", "raw_pdf")
+    text_checks = check_outcomes(instance, "has_text", "paper_text")
+    for name, expected in [("empty.pdf", "0 bytes"), ("saved_page.pdf", "HTML page"),
+                           ("encrypted.pdf", "encrypted"), ("corrupt.pdf", "PDF")]:
+        key, doc = by_file[name]
+        passed, description = pdf_checks[key]
+        assert not passed and expected in description, (name, description)
+        assert "text" not in doc and "verdict" not in doc
+    key, _ = by_file[bad["image_only"].name]
+    assert text_checks[key][0] is False and "image-only" in text_checks[key][1]
+
+    for name in REAL:
+        key, doc = by_file[name]
+        assert pdf_checks[key] == (True, "readable PDF") and text_checks[key][0]
+        verdict = doc["verdict"]
+        assert verdict["decision"] == "accept", (name, verdict["reasons"])
+        assert 0.3 < verdict["relevance"] <= 1 and verdict["reasons"]
+        assert doc["pages"]["pages"][0] == 1 and doc["pages"]["tokens_kept"] < doc["pages"]["tokens_total"]
+        assert doc["code"]["contract_ok"] and doc["code"]["scaffold"]
+        run = doc["run"]
+        assert run["status"] == "ok", (name, run["reason"], run["stderr_tail"][-800:])
+        assert run["final"]["final_loss"] == pytest.approx(run["metrics"][-1]["final_loss"])
+        trace = json.loads(defs.resources["blob_store"].get(doc["profile"]["trace_ref"]))
+        assert trace["traceEvents"]
+    families = {by_file[name][1]["code"]["family"] for name in REAL}
+    assert families == {"graph_neural_network", "transformer", "reinforcement_learning"}
+    # Later papers were compared with earlier ones.
+    assert sum(1 for name in REAL if by_file[name][1]["verdict"]["neighbours"]) >= 2
+
+    counts = stage_counts(instance, index)
+    assert counts == {"discovered": 8, "pdf": 8, "text": 4, "judged": 3, "accepted": 3, "rejected": 0, "code": 3,
+                      "pending_execution": 0, "executed_ok": 3, "executed_failed": 0, "profiled": 3}
+    assert index.search("graph convolutional")[0].key == by_file[REAL[0]][0]
+
+    # Re-running a paper's lifecycle is idempotent: no new blobs, no new documents.
+    blobs_before = sorted(p.name for p in (tmp_path / "home" / "blobs").rglob("*"))
+    key = by_file[REAL[0]][0]
+    defs.resolve_job_def("paper_lifecycle_job").execute_in_process(instance=instance, partition_key=key)
+    assert sorted(p.name for p in (tmp_path / "home" / "blobs").rglob("*")) == blobs_before
+    assert len(index.all_documents()) == 8
+
+
+def test_demo_corpus_is_bundled_with_attribution():
+    pdfs = sorted(DEMO_CORPUS.glob("*.pdf"))
+    assert len(pdfs) == 10
+    attribution = (DEMO_CORPUS / "ATTRIBUTION.md").read_text()
+    assert all(pdf.name in attribution for pdf in pdfs)
+
+
+def test_demo_on_the_bundled_corpus_accepts_most_and_rejects_some(instance, monkeypatch):
+    monkeypatch.setenv("ANNAPURNA_PAPERS_DIR", str(DEMO_CORPUS))
+    defs = build_definitions()
+    run_demo(defs, instance, DEMO_CORPUS)
+    counts = stage_counts(instance, defs.resources["paper_index"])
+    assert counts["discovered"] == 10 and counts["judged"] == 10
+    assert counts["accepted"] >= 6 and counts["rejected"] >= 1
+    assert counts["executed_ok"] == counts["accepted"] == counts["profiled"] == counts["code"]

@@ -1,0 +1,73 @@
+import shutil
+import time
+
+import dagster as dg
+from dagster._core.storage.dagster_run import DagsterRunStatus
+
+from annapurna_assets.definitions import build_definitions
+from annapurna_assets.sensors import local_folder_sensor, plan_batch, trn1_batch_sensor
+from tests.conftest import make_pdf
+
+
+def add_pending_code(instance, defs, keys, generated_at):
+    instance.add_dynamic_partitions("papers", keys)
+    index = defs.resources["paper_index"]
+    for key in keys:
+        index.update(key, code={"contract_ok": True, "generated_at": generated_at, "ref": "blob://" + "0" * 64})
+        instance.report_runless_asset_event(dg.AssetMaterialization("generated_code", partition=key))
+
+
+def evaluate(sensor, instance, defs):
+    with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
+        return sensor(context)
+
+
+def test_ten_pending_papers_make_exactly_one_run_and_nine_make_none(instance):
+    defs = build_definitions()
+    add_pending_code(instance, defs, [f"local-{i:016d}" for i in range(9)], generated_at=time.time())
+    assert isinstance(evaluate(trn1_batch_sensor, instance, defs), dg.SkipReason)
+
+    add_pending_code(instance, defs, ["local-9999999999999999"], generated_at=time.time())
+    requests = evaluate(trn1_batch_sensor, instance, defs)
+    assert len(requests) == 1
+    keys = requests[0].run_config["ops"]["run_trn1_batch"]["config"]["paper_keys"]
+    assert len(keys) == 10 and len(set(keys)) == 10
+
+    # Once that run is in flight, the same papers are not launched again.
+    job = defs.resolve_job_def("trn1_batch_job")
+    instance.create_run_for_job(job, run_config=requests[0].run_config, status=DagsterRunStatus.STARTED)
+    assert isinstance(evaluate(trn1_batch_sensor, instance, defs), dg.SkipReason)
+
+
+def test_a_small_batch_is_flushed_after_max_wait(instance):
+    defs = build_definitions()
+    add_pending_code(instance, defs, ["local-aaaaaaaaaaaaaaaa", "local-bbbbbbbbbbbbbbbb"], time.time() - 31 * 60)
+    [request] = evaluate(trn1_batch_sensor, instance, defs)
+    assert len(request.run_config["ops"]["run_trn1_batch"]["config"]["paper_keys"]) == 2
+
+
+def test_plan_batch_takes_the_oldest_first():
+    pending = {f"k{i}": float(i) for i in range(25)}
+    assert plan_batch(pending, 10, 1800, now=30.0) == [f"k{i}" for i in range(10)]
+    assert plan_batch({"a": 100.0}, 10, 1800, now=200.0) == []
+    assert plan_batch({}, 10, 0, now=0) == []
+
+
+def test_folder_sensor_registers_each_file_once_by_content(instance, tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_pdf(inbox / "one.pdf", "first paper")
+    make_pdf(inbox / "two.pdf", "second paper")
+    shutil.copy(inbox / "one.pdf", inbox / "one-again.pdf")
+    monkeypatch.setenv("ANNAPURNA_PAPERS_DIR", str(inbox))
+    defs = build_definitions()
+
+    result = evaluate(local_folder_sensor, instance, defs)
+    keys = sorted(result.dynamic_partitions_requests[0].partition_keys)
+    assert len(keys) == 2 and all(k.startswith("local-") for k in keys)
+    assert sorted(r.partition_key for r in result.run_requests) == keys
+    instance.add_dynamic_partitions("papers", keys)
+
+    again = evaluate(local_folder_sensor, instance, defs)
+    assert again.run_requests == [] and again.dynamic_partitions_requests == []
+    assert defs.resources["paper_index"].get(keys[0])["source"]["source"] == "local"
