@@ -1,0 +1,84 @@
+"""The Dagster UI's webserver, started on loopback, sees the asset graph, the `papers` partitions and the checks."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+
+from annapurna_assets.settings import PROJECT_ROOT
+
+QUERY = """
+{
+  assetNodes {
+    assetKey { path }
+    partitionDefinition { name type }
+    partitionKeys
+    assetChecksOrError { ... on AssetChecks { checks { name } } }
+  }
+  sensorsOrError(repositorySelector: {repositoryName: "__repository__", repositoryLocationName: "annapurna"}) {
+    ... on Sensors { results { name } }
+  }
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home):
+    instance.add_dynamic_partitions("papers", ["local-0123456789abcdef", "arxiv-2106-09685"])
+    port = free_port()
+    webserver = Path(sys.executable).with_name("dagster-webserver")
+    process = subprocess.Popen(
+        [str(webserver), "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+        cwd=PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": os.environ["DAGSTER_HOME"]},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 120
+        data = None
+        while time.time() < deadline:
+            try:
+                data = graphql(port, QUERY)["data"]
+                if data["assetNodes"]:
+                    break
+            except urllib.error.HTTPError as error:
+                raise AssertionError(error.read().decode()) from error
+            except OSError:
+                pass  # not listening yet
+            assert process.poll() is None, process.stderr.read().decode()[-3000:]
+            time.sleep(1)
+        assert data and data["assetNodes"], "the webserver never served the asset graph"
+        nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
+        assert set(nodes) == {"paper_metadata", "raw_pdf", "paper_text", "verdict", "selected_pages",
+                              "generated_code", "trn_run_result", "trn_profile"}
+        for node in nodes.values():
+            assert node["partitionDefinition"]["name"] == "papers"
+            assert sorted(node["partitionKeys"]) == ["arxiv-2106-09685", "local-0123456789abcdef"]
+        checks = {name: [c["name"] for c in n["assetChecksOrError"]["checks"]] for name, n in nodes.items()}
+        assert checks["raw_pdf"] == ["readable_pdf"] and checks["trn_run_result"] == ["run_succeeded"]
+        sensors = {s["name"] for s in data["sensorsOrError"]["results"]}
+        assert sensors == {"local_folder_sensor", "trn1_batch_sensor"}
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # dagster ignores SIGTERM from a non-interactive parent
+        process.wait(timeout=30)
