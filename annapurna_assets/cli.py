@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from annapurna_assets.settings import DEMO_CORPUS, PROJECT_ROOT, ensure_dagster_home
@@ -14,6 +15,9 @@ from annapurna_resources.home import annapurna_home
 def _instance_and_defs():
     ensure_dagster_home()
     import dagster as dg
+
+    for category in (dg.PreviewWarning, dg.BetaWarning):
+        warnings.filterwarnings("ignore", category=category)
 
     from annapurna_assets.definitions import build_definitions
 
@@ -31,13 +35,9 @@ def cmd_demo(args) -> int:
     from annapurna_assets.progress import stage_counts
 
     print(f"Annapurna demo on {papers_dir} (state in {annapurna_home()})", file=sys.stderr)
-    outcome = run_demo(defs, instance, papers_dir)
+    outcome = run_demo(defs, instance)
     index = defs.resources["paper_index"]
-    from annapurna_assets.partitions import local_paper_key
-    from annapurna_resources import LocalFolderSource
-
-    found, _ = LocalFolderSource(folder=str(papers_dir)).scan()
-    keys = sorted({local_paper_key(p.sha256) for p in found})
+    keys = outcome["folder_papers"]
     print()
     print(format_table(summary_rows(index, keys)))
     print()

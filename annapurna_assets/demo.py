@@ -5,13 +5,12 @@ then flushes every pending paper through `trn1_batch_job` in batches (as the sen
 Every run is recorded in the instance under ANNAPURNA_HOME, so the UI shows it all afterwards.
 """
 
-import json
 import time
-from pathlib import Path
 
 import dagster as dg
 from tqdm import tqdm
 
+from annapurna_assets.partitions import local_paper_key
 from annapurna_assets.progress import pending_execution
 from annapurna_assets.sensors import batch_run_request, local_folder_sensor, plan_batch
 
@@ -19,7 +18,8 @@ from annapurna_assets.sensors import batch_run_request, local_folder_sensor, pla
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance, papers_dir: Path) -> dict:
+def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
+    """Runs every new paper of the watched folder through the lifecycle and every pending one through trn1."""
     started = time.time()
     resources = defs.resources
     with dg.build_sensor_context(instance=instance, resources=resources) as context:
@@ -51,8 +51,13 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance, papers_dir: Pat
             for key in batch:
                 del pending[key]
             bar.update(len(batch))
-    return {"seconds": round(time.time() - started, 1), "new_papers": len(result.run_requests),
-            "failed_lifecycle_runs": failed_runs}
+    found, _ = resources["paper_source"].scan()
+    return {
+        "seconds": round(time.time() - started, 1),
+        "new_papers": len(result.run_requests),
+        "failed_lifecycle_runs": failed_runs,
+        "folder_papers": sorted({local_paper_key(paper.sha256) for paper in found}),
+    }
 
 
 def summary_rows(paper_index, keys: list[str]) -> list[dict]:
@@ -91,7 +96,3 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
-
-
-def dumps(value) -> str:
-    return json.dumps(value, indent=2, default=str)

@@ -6,7 +6,6 @@ itself: backfill policies would only group adjacent partitions, and Pipes materi
 partition. Materializing the assets for a single paper from the UI runs a batch of one.
 """
 
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,7 +60,6 @@ def execute_papers(
     for result in results:
         executions.append(_record(result, docs[result.paper_key], paper_index, blob_store, launcher, context.run_id))
         notifier.paper_event(context.log, result.paper_key, f"run ended: {executions[-1].check_description}")
-    launcher.cleanup(results)
     return executions
 
 
@@ -86,9 +84,9 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
     }
     profile_section = None
     profile_metadata = None
-    if result.trace_path and result.trace_path.exists():
-        trace_ref = blob_store.put(result.trace_path.read_bytes())
-        summary = json.loads(result.profile_path.read_text()) if result.profile_path else {}
+    if result.trace:
+        trace_ref = blob_store.put(result.trace)
+        summary = result.profile_summary
         top = summary.get("top_operators", [])
         profile_section = {"trace_ref": trace_ref, "top_operators": top,
                            "profiled_optimizer_steps": summary.get("profiled_optimizer_steps", 0)}

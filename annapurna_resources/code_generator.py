@@ -18,12 +18,12 @@ FAMILIES: dict[str, tuple[str, str, dict]] = {
     "mixture_of_experts": (
         templates.MIXTURE_OF_EXPERTS,
         r"mixture[- ]of[- ]experts|\bmoe\b|\bexperts?\b|router|routing",
-        {"vocab_size": 512, "d_model": 64, "n_heads": 4, "n_experts": 4, "seq_len": 32},
+        {"vocab_size": 64, "d_model": 64, "n_heads": 4, "n_experts": 4, "seq_len": 32},
     ),
     "transformer": (
         templates.TRANSFORMER,
         r"transformer|self-attention|attention heads?|encoder-decoder|language model|pre-?train",
-        {"vocab_size": 512, "d_model": 64, "n_heads": 4, "n_layers": 2, "seq_len": 32},
+        {"vocab_size": 64, "d_model": 64, "n_heads": 4, "n_layers": 2, "seq_len": 32},
     ),
     "graph_neural_network": (
         templates.GRAPH,

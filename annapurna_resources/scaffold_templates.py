@@ -110,10 +110,11 @@ def build_model(hp):
 
 
 def make_batch(hp, generator):
-    # Synthetic language: each sequence repeats a random prefix, so the next token is learnable.
-    half = hp["seq_len"] // 2
-    prefix = torch.randint(1, hp["vocab_size"], (hp["batch_size"], half), generator=generator)
-    tokens = torch.cat([prefix, prefix], dim=1)
+    # Synthetic language: arithmetic sequences with a random start and stride, so the next token is
+    # predictable only by attending to earlier tokens.
+    start = torch.randint(0, hp["vocab_size"], (hp["batch_size"], 1), generator=generator)
+    stride = torch.randint(1, 4, (hp["batch_size"], 1), generator=generator)
+    tokens = (start + stride * torch.arange(hp["seq_len"] + 1)) % hp["vocab_size"]
     return tokens[:, :-1], tokens[:, 1:]
 
 
@@ -175,9 +176,11 @@ def build_model(hp):
 
 
 def make_batch(hp, generator):
-    half = hp["seq_len"] // 2
-    prefix = torch.randint(1, hp["vocab_size"], (hp["batch_size"], half), generator=generator)
-    tokens = torch.cat([prefix, prefix], dim=1)
+    # Synthetic language: arithmetic sequences with a random start and stride, so the next token is
+    # predictable only by attending to earlier tokens.
+    start = torch.randint(0, hp["vocab_size"], (hp["batch_size"], 1), generator=generator)
+    stride = torch.randint(1, 4, (hp["batch_size"], 1), generator=generator)
+    tokens = (start + stride * torch.arange(hp["seq_len"] + 1)) % hp["vocab_size"]
     return tokens[:, :-1], tokens[:, 1:]
 
 

@@ -4,6 +4,7 @@ Mode `local` runs the batch runner (`trn1_runner.py`, which needs only `dagster-
 subprocess on this machine. Remote modes (SSH to a trn1 or GPU host, AWS SSM) ship the same runner.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -33,8 +34,8 @@ class ScriptResult:
     final: dict
     stdout_tail: str
     stderr_tail: str
-    trace_path: Path | None
-    profile_path: Path | None
+    trace: bytes | None  # torch.profiler Chrome/Perfetto JSON
+    profile_summary: dict  # top operators and how many optimizer steps were profiled
 
     @property
     def ok(self) -> bool:
@@ -56,7 +57,7 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
     file_size_limit_mb: int = 512
     open_files_limit: int = 1024
     processes_limit: int = 512
-    keep_work_dirs: bool = True
+    keep_work_dirs: bool = False
 
     @property
     def device_description(self) -> str:
@@ -110,10 +111,18 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
                 "processes": self.processes_limit,
             },
         }
-        invocation = self.run(context=context, extras={"batch": batch})
+        try:
+            invocation = self.run(context=context, extras={"batch": batch})
+            return self._collect(batch_dir, list(scripts), invocation)
+        finally:
+            if not self.keep_work_dirs:
+                shutil.rmtree(batch_dir, ignore_errors=True)
+
+    @staticmethod
+    def _collect(batch_dir: Path, paper_keys: list[str], invocation) -> list[ScriptResult]:
         reported = {m["paper_key"]: m for m in invocation.get_custom_messages() if isinstance(m, dict)}
         results = []
-        for paper_key in scripts:
+        for paper_key in paper_keys:
             message = reported.get(paper_key)
             if message is None:
                 raise dg.Failure(f"the runner reported nothing for {paper_key}: an infrastructure failure")
@@ -128,16 +137,11 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
                     final=message["final"],
                     stdout_tail=message["stdout_tail"],
                     stderr_tail=message["stderr_tail"],
-                    trace_path=batch_dir / message["trace_file"] if "trace_file" in message else None,
-                    profile_path=batch_dir / message["profile_file"] if "profile_file" in message else None,
+                    trace=(batch_dir / message["trace_file"]).read_bytes() if "trace_file" in message else None,
+                    profile_summary=(
+                        json.loads((batch_dir / message["profile_file"]).read_text())
+                        if "profile_file" in message else {}
+                    ),
                 )
             )
         return results
-
-    def cleanup(self, results: list[ScriptResult]) -> None:
-        """Remove a batch's work directories once their files are in the blob store."""
-        if self.keep_work_dirs or not results:
-            return
-        for result in results:
-            if result.trace_path:
-                shutil.rmtree(result.trace_path.parent, ignore_errors=True)

@@ -40,7 +40,7 @@ def test_real_papers_and_bad_files_in_one_folder(instance, tmp_path, monkeypatch
     defs = build_definitions()
     index = defs.resources["paper_index"]
 
-    outcome = run_demo(defs, instance, inbox)
+    outcome = run_demo(defs, instance)
     assert outcome["new_papers"] == 8
 
     docs = index.all_documents()
@@ -97,7 +97,7 @@ def test_demo_corpus_is_bundled_with_attribution():
 def test_demo_on_the_bundled_corpus_accepts_most_and_rejects_some(instance, monkeypatch):
     monkeypatch.setenv("ANNAPURNA_PAPERS_DIR", str(DEMO_CORPUS))
     defs = build_definitions()
-    run_demo(defs, instance, DEMO_CORPUS)
+    run_demo(defs, instance)
     counts = stage_counts(instance, defs.resources["paper_index"])
     assert counts["discovered"] == 10 and counts["judged"] == 10
     assert counts["accepted"] >= 6 and counts["rejected"] >= 1

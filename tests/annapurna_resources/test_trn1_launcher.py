@@ -50,9 +50,9 @@ def test_a_batch_reports_each_paper_and_bad_scripts_do_not_hurt_good_ones(tmp_pa
     assert good.ok and good.exit_code == 0
     assert good.final["leaked"] == [] and good.final["budget"] == "3.0"
     assert len(good.metrics) == 4
-    trace = json.loads(good.trace_path.read_text())
+    trace = json.loads(good.trace)
     assert trace["traceEvents"], "the torch.profiler trace has events"
-    summary = json.loads(good.profile_path.read_text())
+    summary = good.profile_summary
     assert summary["profiled_optimizer_steps"] == 3
     assert any("addmm" in op["name"] or "linear" in op["name"] for op in summary["top_operators"])
 
@@ -62,3 +62,4 @@ def test_a_batch_reports_each_paper_and_bad_scripts_do_not_hurt_good_ones(tmp_pa
     assert results["hang"].seconds < 30
     assert results["silent"].status == "failed" and "no METRICS" in results["silent"].reason
     assert results["nan"].status == "failed" and "not a finite number" in results["nan"].reason
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir()), "work dirs are removed"
