@@ -6,6 +6,7 @@ import shutil
 import dagster as dg
 import pytest
 
+from annapurna_assets import cli
 from annapurna_assets.definitions import build_definitions
 from annapurna_assets.demo import run_demo
 from annapurna_assets.progress import stage_counts
@@ -94,11 +95,26 @@ def test_demo_corpus_is_bundled_with_attribution():
     assert all(pdf.name in attribution for pdf in pdfs)
 
 
-def test_demo_on_the_bundled_corpus_accepts_most_and_rejects_some(instance, monkeypatch):
+def test_demo_on_the_bundled_corpus_accepts_most_and_rejects_some(instance, monkeypatch, capsys):
     monkeypatch.setenv("ANNAPURNA_PAPERS_DIR", str(DEMO_CORPUS))
     defs = build_definitions()
-    run_demo(defs, instance)
+    outcome = run_demo(defs, instance)
     counts = stage_counts(instance, defs.resources["paper_index"])
     assert counts["discovered"] == 10 and counts["judged"] == 10
     assert counts["accepted"] >= 6 and counts["rejected"] >= 1
     assert counts["executed_ok"] == counts["accepted"] == counts["profiled"] == counts["code"]
+
+    # The CLI reads the same state.
+    capsys.readouterr()
+    assert cli.main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == counts
+    assert cli.main(["search", "mixture of experts", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    switch = hits[0]["key"]
+    assert switch in outcome["folder_papers"]
+    assert cli.main(["show", switch, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["metadata"]["title"].startswith("Switch Transformers")
+    assert shown["code"]["family"] == "mixture_of_experts" and shown["run"]["status"] == "ok"
+    assert len(shown["materializations"]["trn_profile"]) == 1
+    assert cli.main(["show", "local-doesnotexist"]) == 1
