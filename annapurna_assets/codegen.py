@@ -9,7 +9,7 @@ from annapurna_assets.code_contract import check_contract
 from annapurna_assets.ingest import paper_document
 from annapurna_assets.judging import verdict
 from annapurna_assets.page_selection import select_pages
-from annapurna_assets.partitions import papers_partitions
+from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_resources import CodeGenerator, LocalBlobStore, SqlitePaperIndex
 
 GROUP = "codegen"
@@ -65,9 +65,8 @@ def selected_pages(
     group_name=GROUP,
     deps=[selected_pages],
     kinds={"pytorch"},
-    check_specs=[dg.AssetCheckSpec("meets_contract", asset="generated_code", partitions_def=papers_partitions, blocking=True,
-                                   description="Parses; torch_xla/cuda/cpu device; METRICS lines; time budget; "
-                                               "main guard; no network, subprocess or outside files.")],
+    check_specs=[paper_check("meets_contract", "generated_code", "Parses; torch_xla/cuda/cpu device; METRICS lines; "
+                             "time budget; main guard; no network, subprocess or outside files.")],
 )
 def generated_code(
     context: dg.AssetExecutionContext,

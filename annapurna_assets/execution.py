@@ -14,7 +14,7 @@ import dagster as dg
 
 from annapurna_assets.codegen import generated_code
 from annapurna_assets.ingest import paper_document
-from annapurna_assets.partitions import papers_partitions
+from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_resources import LocalBlobStore, LogNotifier, SqlitePaperIndex, Trn1Launcher
 from annapurna_resources.trn1_launcher import ScriptResult
 
@@ -134,7 +134,7 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
                      skippable=True, kinds={"pytorch"},
                      description="torch.profiler trace (Perfetto/Chrome JSON) and the top operators."),
     ],
-    check_specs=[dg.AssetCheckSpec(RUN_CHECK, asset=RUN_RESULT, partitions_def=papers_partitions, description="Exited 0 with a finite final loss.")],
+    check_specs=[paper_check(RUN_CHECK, "trn_run_result", "Exited 0 with a finite final loss.", blocking=False)],
     partitions_def=papers_partitions,
     pool="trn1",
 )

@@ -4,7 +4,7 @@ import json
 
 import dagster as dg
 
-from annapurna_assets.partitions import papers_partitions
+from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_assets.pdf_text import (
     choose_title,
     extract_pages,
@@ -75,8 +75,7 @@ def paper_metadata(context: dg.AssetExecutionContext, paper_index: SqlitePaperIn
     group_name=GROUP,
     deps=[paper_metadata],
     kinds={"pdf"},
-    check_specs=[dg.AssetCheckSpec("readable_pdf", asset="raw_pdf", partitions_def=papers_partitions, blocking=True,
-                                   description="The file is a PDF that opens, is not encrypted and has pages.")],
+    check_specs=[paper_check("readable_pdf", "raw_pdf", "The file is a PDF that opens, is not encrypted and has pages.")],
 )
 def raw_pdf(
     context: dg.AssetExecutionContext,
@@ -134,8 +133,7 @@ def raw_pdf(
     group_name=GROUP,
     deps=[raw_pdf],
     kinds={"python"},
-    check_specs=[dg.AssetCheckSpec("has_text", asset="paper_text", partitions_def=papers_partitions, blocking=True,
-                                   description="The PDF yields enough text to judge and read (not image-only).")],
+    check_specs=[paper_check("has_text", "paper_text", "The PDF yields enough text to judge and read (not image-only).")],
 )
 def paper_text(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore):
     """Per-page text of the PDF, indexed for full-text search; fills in title/abstract the source lacked."""

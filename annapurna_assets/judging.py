@@ -5,7 +5,7 @@ import math
 import dagster as dg
 
 from annapurna_assets.ingest import paper_document, paper_text
-from annapurna_assets.partitions import papers_partitions
+from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_resources import Judge, MiniLMEmbedder, SqlitePaperIndex
 
 NEIGHBOURS = 5
@@ -34,8 +34,7 @@ def verdict_problems(verdict: dict) -> list[str]:
     group_name="judge",
     deps=[paper_text],
     kinds={"python"},
-    check_specs=[dg.AssetCheckSpec("well_formed", asset="verdict", partitions_def=papers_partitions, blocking=True,
-                                   description="A real accept/reject decision with scores and reasons.")],
+    check_specs=[paper_check("well_formed", "verdict", "A real accept/reject decision with scores and reasons.")],
 )
 def verdict(
     context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, embedder: MiniLMEmbedder, judge: Judge

@@ -27,3 +27,9 @@ def local_paper_key(sha256: str) -> str:
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise ValueError(f"not a sha256 hex digest: {sha256!r}")
     return "local-" + sha256[:16]
+
+
+def paper_check(name: str, asset: str, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
+    """A per-paper asset check; blocking ones stop that paper's run (the other papers go on)."""
+    return dg.AssetCheckSpec(name, asset=asset, partitions_def=papers_partitions, blocking=blocking,
+                             description=description)

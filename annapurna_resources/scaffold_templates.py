@@ -86,6 +86,16 @@ if __name__ == "__main__":
     main()
 """
 
+SEQUENCE_TASK = """
+def make_batch(hp, generator):
+    # Synthetic language: arithmetic sequences with a random start and stride, so the next token is
+    # predictable only by attending to earlier tokens.
+    start = torch.randint(0, hp["vocab_size"], (hp["batch_size"], 1), generator=generator)
+    stride = torch.randint(1, 4, (hp["batch_size"], 1), generator=generator)
+    tokens = (start + stride * torch.arange(hp["seq_len"] + 1)) % hp["vocab_size"]
+    return tokens[:, :-1], tokens[:, 1:]
+"""
+
 TRANSFORMER = """
 class TinyCausalLM(nn.Module):
     def __init__(self, hp):
@@ -109,14 +119,7 @@ def build_model(hp):
     return TinyCausalLM(hp)
 
 
-def make_batch(hp, generator):
-    # Synthetic language: arithmetic sequences with a random start and stride, so the next token is
-    # predictable only by attending to earlier tokens.
-    start = torch.randint(0, hp["vocab_size"], (hp["batch_size"], 1), generator=generator)
-    stride = torch.randint(1, 4, (hp["batch_size"], 1), generator=generator)
-    tokens = (start + stride * torch.arange(hp["seq_len"] + 1)) % hp["vocab_size"]
-    return tokens[:, :-1], tokens[:, 1:]
-
+""" + SEQUENCE_TASK + """
 
 def compute_loss(model, batch, hp):
     inputs, targets = batch
@@ -175,14 +178,7 @@ def build_model(hp):
     return SwitchLM(hp)
 
 
-def make_batch(hp, generator):
-    # Synthetic language: arithmetic sequences with a random start and stride, so the next token is
-    # predictable only by attending to earlier tokens.
-    start = torch.randint(0, hp["vocab_size"], (hp["batch_size"], 1), generator=generator)
-    stride = torch.randint(1, 4, (hp["batch_size"], 1), generator=generator)
-    tokens = (start + stride * torch.arange(hp["seq_len"] + 1)) % hp["vocab_size"]
-    return tokens[:, :-1], tokens[:, 1:]
-
+""" + SEQUENCE_TASK + """
 
 def compute_loss(model, batch, hp):
     inputs, targets = batch
