@@ -16,6 +16,7 @@ from annapurna_assets.sensors import batch_run_request, local_folder_sensor, pla
 
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+PROGRESS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # one line per paper as it finishes
 
 
 def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
@@ -45,7 +46,7 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
         while batch := plan_batch(pending, launcher.batch_size, max_wait_s=0, now=time.time()):
             request = batch_run_request(batch)
             batch_job.execute_in_process(
-                instance=instance, run_config={**request.run_config, **QUIET}, raise_on_error=False,
+                instance=instance, run_config={**request.run_config, **PROGRESS}, raise_on_error=False,
                 tags={**request.tags, "annapurna/started_by": "annapurna demo"},
             )
             for key in batch:
