@@ -44,8 +44,10 @@ def cmd_demo(args) -> int:
     counts = stage_counts(instance, index)
     print("stages: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     print(f"wall time: {outcome['seconds']} s")
-    print(f"Look at it in the UI: `annapurna ui`, then open http://127.0.0.1:3000/assets "
-          f"(partitions of `papers`, checks, runs); `annapurna show {keys[0] if keys else 'PAPER_KEY'}` for one paper.")
+    print(
+        f"Look at it in the UI: `annapurna ui`, then open http://127.0.0.1:3000/assets "
+        f"(partitions of `papers`, checks, runs); `annapurna show {keys[0] if keys else 'PAPER_KEY'}` for one paper."
+    )
     return 0
 
 
@@ -79,9 +81,7 @@ def cmd_show(args) -> int:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[args.paper_key]), limit=20
         ).records
-        history[asset] = [
-            {"run_id": r.run_id, "timestamp": r.timestamp, "storage_id": r.storage_id} for r in records
-        ]
+        history[asset] = [{"run_id": r.run_id, "timestamp": r.timestamp, "storage_id": r.storage_id} for r in records]
     shown = {
         "paper_key": args.paper_key,
         "metadata": doc.get("metadata", doc.get("source")),
@@ -92,7 +92,8 @@ def cmd_show(args) -> int:
         "run": {k: v for k, v in doc["run"].items() if k != "metrics"} if "run" in doc else None,
         "profile": (
             {**doc["profile"], "trace_path": str(blob_store.local_path(doc["profile"]["trace_ref"]))}
-            if "profile" in doc else None
+            if "profile" in doc
+            else None
         ),
         "materializations": history,
     }
@@ -106,8 +107,12 @@ def cmd_show(args) -> int:
         if value is None:
             print(f"  {section}: -")
             continue
-        brief = {k: v for k, v in value.items() if k not in ("stdout_tail", "stderr_tail", "interest_scores",
-                                                              "top_operators", "scores", "family_cue_counts")}
+        brief = {
+            k: v
+            for k, v in value.items()
+            if k
+            not in ("stdout_tail", "stderr_tail", "interest_scores", "top_operators", "scores", "family_cue_counts")
+        }
         print(f"  {section}: {json.dumps(brief, default=str)[:600]}")
     print("  materializations: " + ", ".join(f"{a}={len(h)}" for a, h in history.items()))
     return 0
@@ -128,7 +133,8 @@ def cmd_search(args) -> int:
 def cmd_ui(args) -> int:
     home = ensure_dagster_home()
     print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home})", file=sys.stderr)
-    command = ["dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    dagster = Path(sys.executable).with_name("dagster")  # the one beside this interpreter, venv active or not
+    command = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
     return subprocess.call(command, cwd=PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)})
 
 

@@ -9,8 +9,23 @@ import ast
 from dataclasses import dataclass, field
 
 FORBIDDEN_MODULES = {
-    "socket", "subprocess", "requests", "urllib", "http", "httpx", "aiohttp", "ftplib", "smtplib",
-    "paramiko", "boto3", "botocore", "multiprocessing", "ctypes", "shutil", "pty", "telnetlib",
+    "socket",
+    "subprocess",
+    "requests",
+    "urllib",
+    "http",
+    "httpx",
+    "aiohttp",
+    "ftplib",
+    "smtplib",
+    "paramiko",
+    "boto3",
+    "botocore",
+    "multiprocessing",
+    "ctypes",
+    "shutil",
+    "pty",
+    "telnetlib",
 }
 FORBIDDEN_CALLS = {"os.system", "os.popen", "os.fork", "os.remove", "os.rmdir", "os.unlink", "eval", "exec"}
 
@@ -55,7 +70,7 @@ def check_contract(code: str) -> ContractReport:
     if "cuda" not in code:
         report.problems.append("never considers a CUDA device")
     if not _has_main_guard(tree):
-        report.problems.append("has no `if __name__ == \"__main__\":` guard")
+        report.problems.append('has no `if __name__ == "__main__":` guard')
     return report
 
 

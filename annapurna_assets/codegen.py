@@ -24,8 +24,7 @@ def load_pages(blob_store: LocalBlobStore, doc: dict) -> list[str]:
     return json.loads(blob_store.get(doc["text"]["ref"]))["pages"]
 
 
-@dg.asset(partitions_def=papers_partitions, group_name=GROUP, deps=[verdict], kinds={"python"},
-          output_required=False)
+@dg.asset(partitions_def=papers_partitions, group_name=GROUP, deps=[verdict], kinds={"python"}, output_required=False)
 def selected_pages(
     context: dg.AssetExecutionContext,
     config: PageSelectionConfig,
@@ -44,8 +43,14 @@ def selected_pages(
     selection = select_pages(pages, budget)
     paper_index.update(
         key,
-        pages={"pages": selection.pages, "scores": selection.scores, "tokens_kept": selection.tokens_kept,
-               "tokens_total": selection.tokens_total, "budget_tokens": budget, "method": "heuristic"},
+        pages={
+            "pages": selection.pages,
+            "scores": selection.scores,
+            "tokens_kept": selection.tokens_kept,
+            "tokens_total": selection.tokens_total,
+            "budget_tokens": budget,
+            "method": "heuristic",
+        },
     )
     yield dg.MaterializeResult(
         metadata={
@@ -65,8 +70,14 @@ def selected_pages(
     group_name=GROUP,
     deps=[selected_pages],
     kinds={"pytorch"},
-    check_specs=[paper_check("meets_contract", "generated_code", "Parses; torch_xla/cuda/cpu device; METRICS lines; "
-                             "time budget; main guard; no network, subprocess or outside files.")],
+    check_specs=[
+        paper_check(
+            "meets_contract",
+            "generated_code",
+            "Parses; torch_xla/cuda/cpu device; METRICS lines; "
+            "time budget; main guard; no network, subprocess or outside files.",
+        )
+    ],
 )
 def generated_code(
     context: dg.AssetExecutionContext,
@@ -86,8 +97,15 @@ def generated_code(
     report = check_contract(code)
     paper_index.update(
         key,
-        code={**result, "ref": ref, "bytes": len(code), "lines": code.count("\n") + 1,
-              "contract_ok": report.ok, "contract_problems": report.problems, "generated_at": time.time()},
+        code={
+            **result,
+            "ref": ref,
+            "bytes": len(code),
+            "lines": code.count("\n") + 1,
+            "contract_ok": report.ok,
+            "contract_problems": report.problems,
+            "generated_at": time.time(),
+        },
     )
     hyperparameter_rows = "\n".join(
         f"| {h['name']} | {h['paper_value']:g} | {h['used_value']:g} | {h['page']} |"
@@ -106,7 +124,8 @@ def generated_code(
             "path": dg.MetadataValue.path(str(blob_store.local_path(ref))),
             "hyperparameters_from_paper": dg.MetadataValue.md(
                 "| name | in paper | used | page |\n|---|---|---|---|\n" + hyperparameter_rows
-                if hyperparameter_rows else "_none found; template defaults used_"
+                if hyperparameter_rows
+                else "_none found; template defaults used_"
             ),
             "plan": dg.MetadataValue.json(result.get("plan", {})),
             "cost_usd": float(result.get("cost_usd", 0.0)),

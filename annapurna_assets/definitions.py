@@ -63,7 +63,6 @@ paper_lifecycle_job = dg.define_asset_job(
 )
 
 
-
 def build_definitions() -> dg.Definitions:
     """The Definitions, with resources configured from the environment as it is now."""
     return dg.Definitions(

@@ -14,7 +14,6 @@ from annapurna_assets.partitions import local_paper_key
 from annapurna_assets.progress import pending_execution
 from annapurna_assets.sensors import batch_run_request, local_folder_sensor, plan_batch
 
-
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 PROGRESS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # one line per paper as it finishes
 
@@ -32,7 +31,10 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
     failed_runs = []
     for request in tqdm(result.run_requests, desc="lifecycle", unit="paper"):
         outcome = lifecycle.execute_in_process(
-            instance=instance, partition_key=request.partition_key, raise_on_error=False, run_config=QUIET,
+            instance=instance,
+            partition_key=request.partition_key,
+            raise_on_error=False,
+            run_config=QUIET,
             tags={"annapurna/started_by": "annapurna demo"},
         )
         if not outcome.success:
@@ -46,7 +48,9 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
         while batch := plan_batch(pending, launcher.batch_size, max_wait_s=0, now=time.time()):
             request = batch_run_request(batch)
             batch_job.execute_in_process(
-                instance=instance, run_config={**request.run_config, **PROGRESS}, raise_on_error=False,
+                instance=instance,
+                run_config={**request.run_config, **PROGRESS},
+                raise_on_error=False,
                 tags={**request.tags, "annapurna/started_by": "annapurna demo"},
             )
             for key in batch:
@@ -67,16 +71,18 @@ def summary_rows(paper_index, keys: list[str]) -> list[dict]:
         verdict = doc.get("verdict", {})
         run = doc.get("run", {})
         problem = doc.get("pdf", {}).get("problem") or doc.get("text", {}).get("problem")
-        rows.append({
-            "paper": key,
-            "title": doc.get("metadata", {}).get("title", "")[:48],
-            "verdict": verdict.get("decision", "-") if not problem else "-",
-            "relevance": verdict.get("relevance"),
-            "family": doc.get("code", {}).get("family", "-"),
-            "run": run.get("status", "-") if run else ("failed: " + problem[:40] if problem else "-"),
-            "final_loss": run.get("final", {}).get("final_loss"),
-            "trace": "yes" if doc.get("profile") else "-",
-        })
+        rows.append(
+            {
+                "paper": key,
+                "title": doc.get("metadata", {}).get("title", "")[:48],
+                "verdict": verdict.get("decision", "-") if not problem else "-",
+                "relevance": verdict.get("relevance"),
+                "family": doc.get("code", {}).get("family", "-"),
+                "run": run.get("status", "-") if run else ("failed: " + problem[:40] if problem else "-"),
+                "final_loss": run.get("final", {}).get("final_loss"),
+                "trace": "yes" if doc.get("profile") else "-",
+            }
+        )
     return rows
 
 

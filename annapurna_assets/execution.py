@@ -88,8 +88,11 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
         trace_ref = blob_store.put(result.trace)
         summary = result.profile_summary
         top = summary.get("top_operators", [])
-        profile_section = {"trace_ref": trace_ref, "top_operators": top,
-                           "profiled_optimizer_steps": summary.get("profiled_optimizer_steps", 0)}
+        profile_section = {
+            "trace_ref": trace_ref,
+            "top_operators": top,
+            "profiled_optimizer_steps": summary.get("profiled_optimizer_steps", 0),
+        }
         rows = "\n".join(
             f"| {op['name'][:60]} | {op['calls']} | {op['self_cpu_ms']:.2f} | {op['cpu_total_ms']:.2f} | "
             f"{op['self_device_ms']:.2f} |"
@@ -128,11 +131,23 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(RUN_RESULT, deps=[generated_code], partitions_def=papers_partitions, group_name="execution",
-                     kinds={"pytorch"}, description="Status, exit code, wall time, device and METRICS of the run."),
-        dg.AssetSpec(PROFILE, deps=[generated_code], partitions_def=papers_partitions, group_name="execution",
-                     skippable=True, kinds={"pytorch"},
-                     description="torch.profiler trace (Perfetto/Chrome JSON) and the top operators."),
+        dg.AssetSpec(
+            RUN_RESULT,
+            deps=[generated_code],
+            partitions_def=papers_partitions,
+            group_name="execution",
+            kinds={"pytorch"},
+            description="Status, exit code, wall time, device and METRICS of the run.",
+        ),
+        dg.AssetSpec(
+            PROFILE,
+            deps=[generated_code],
+            partitions_def=papers_partitions,
+            group_name="execution",
+            skippable=True,
+            kinds={"pytorch"},
+            description="torch.profiler trace (Perfetto/Chrome JSON) and the top operators.",
+        ),
     ],
     check_specs=[paper_check(RUN_CHECK, "trn_run_result", "Exited 0 with a finite final loss.", blocking=False)],
     partitions_def=papers_partitions,
@@ -150,8 +165,12 @@ def trn_run(
     yield dg.MaterializeResult(asset_key=RUN_RESULT, metadata=execution.run_metadata)
     if execution.profile_metadata:
         yield dg.MaterializeResult(asset_key=PROFILE, metadata=execution.profile_metadata)
-    yield dg.AssetCheckResult(asset_key=RUN_RESULT, check_name=RUN_CHECK, passed=execution.check_passed,
-                              description=execution.check_description)
+    yield dg.AssetCheckResult(
+        asset_key=RUN_RESULT,
+        check_name=RUN_CHECK,
+        passed=execution.check_passed,
+        description=execution.check_description,
+    )
 
 
 class Trn1BatchConfig(dg.Config):

@@ -64,7 +64,9 @@ def paper_metadata(context: dg.AssetExecutionContext, paper_index: SqlitePaperIn
             "title": metadata["title"] or "(from the PDF, after paper_text)",
             "source": metadata["source"],
             "source_link": source_link(metadata),
-            "authors": ", ".join(metadata["authors"]) if isinstance(metadata["authors"], list) else str(metadata["authors"]),
+            "authors": ", ".join(metadata["authors"])
+            if isinstance(metadata["authors"], list)
+            else str(metadata["authors"]),
             "file": source.get("file_name", ""),
         }
     )
@@ -75,7 +77,9 @@ def paper_metadata(context: dg.AssetExecutionContext, paper_index: SqlitePaperIn
     group_name=GROUP,
     deps=[paper_metadata],
     kinds={"pdf"},
-    check_specs=[paper_check("readable_pdf", "raw_pdf", "The file is a PDF that opens, is not encrypted and has pages.")],
+    check_specs=[
+        paper_check("readable_pdf", "raw_pdf", "The file is a PDF that opens, is not encrypted and has pages.")
+    ],
 )
 def raw_pdf(
     context: dg.AssetExecutionContext,
@@ -86,9 +90,7 @@ def raw_pdf(
     """The paper's PDF in the content-addressed blob store (fetched once, never again)."""
     doc = paper_document(paper_index, context.partition_key, "metadata")
     source = doc["source"]
-    known = doc.get("pdf", {}).get("ref") or (
-        f"blob://{source['source_id']}" if source["source"] == "local" else ""
-    )
+    known = doc.get("pdf", {}).get("ref") or (f"blob://{source['source_id']}" if source["source"] == "local" else "")
     if known and blob_store.exists(known):
         data, fetched = blob_store.get(known), False
     else:
@@ -133,7 +135,9 @@ def raw_pdf(
     group_name=GROUP,
     deps=[raw_pdf],
     kinds={"python"},
-    check_specs=[paper_check("has_text", "paper_text", "The PDF yields enough text to judge and read (not image-only).")],
+    check_specs=[
+        paper_check("has_text", "paper_text", "The PDF yields enough text to judge and read (not image-only).")
+    ],
 )
 def paper_text(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore):
     """Per-page text of the PDF, indexed for full-text search; fills in title/abstract the source lacked."""
@@ -156,8 +160,13 @@ def paper_text(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex,
     paper_index.update(
         key,
         metadata=metadata,
-        text={"ref": text_ref, "pages": len(pages), "chars": len(full_text), "words": len(full_text.split()),
-              "problem": problem},
+        text={
+            "ref": text_ref,
+            "pages": len(pages),
+            "chars": len(full_text),
+            "words": len(full_text.split()),
+            "problem": problem,
+        },
     )
     yield dg.MaterializeResult(
         metadata={

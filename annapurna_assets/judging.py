@@ -36,9 +36,7 @@ def verdict_problems(verdict: dict) -> list[str]:
     kinds={"python"},
     check_specs=[paper_check("well_formed", "verdict", "A real accept/reject decision with scores and reasons.")],
 )
-def verdict(
-    context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, embedder: MiniLMEmbedder, judge: Judge
-):
+def verdict(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, embedder: MiniLMEmbedder, judge: Judge):
     """Relevance to the research interests and novelty against the nearest indexed papers."""
     key = context.partition_key
     metadata = paper_document(paper_index, key, "metadata", "text")["metadata"]
@@ -62,7 +60,9 @@ def verdict(
             "prompt_version": decision.get("prompt_version", ""),
             "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.get("reasons", []))),
             "nearest_papers": dg.MetadataValue.md(
-                "| similarity | title | key |\n|---|---|---|\n" + neighbour_rows if neighbour_rows else "_none indexed yet_"
+                "| similarity | title | key |\n|---|---|---|\n" + neighbour_rows
+                if neighbour_rows
+                else "_none indexed yet_"
             ),
             "cost_usd": float(decision.get("cost_usd", 0.0)),
         }

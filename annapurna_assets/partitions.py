@@ -31,5 +31,6 @@ def local_paper_key(sha256: str) -> str:
 
 def paper_check(name: str, asset: str, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
     """A per-paper asset check; blocking ones stop that paper's run (the other papers go on)."""
-    return dg.AssetCheckSpec(name, asset=asset, partitions_def=papers_partitions, blocking=blocking,
-                             description=description)
+    return dg.AssetCheckSpec(
+        name, asset=asset, partitions_def=papers_partitions, blocking=blocking, description=description
+    )

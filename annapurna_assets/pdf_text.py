@@ -64,8 +64,12 @@ def first_page_title(data: bytes) -> str:
     """The text set in the largest font on page 1: the title of nearly every paper."""
     with pymupdf.open(stream=data, filetype="pdf") as doc:
         lines = [
-            (max(span["size"] for span in line["spans"]), round(line["bbox"][1]), line["bbox"][0],
-             "".join(span["text"] for span in line["spans"]).strip())
+            (
+                max(span["size"] for span in line["spans"]),
+                round(line["bbox"][1]),
+                line["bbox"][0],
+                "".join(span["text"] for span in line["spans"]).strip(),
+            )
             for block in doc.load_page(0).get_text("dict")["blocks"]
             for line in block.get("lines", [])
             if line["dir"] == (1.0, 0.0) and line["spans"]  # skips the rotated arXiv stamp in the margin

@@ -38,9 +38,7 @@ def pending_execution(instance: dg.DagsterInstance, paper_index: SqlitePaperInde
     waiting -= in_flight_papers(instance)
     docs = paper_index.get_many(waiting)
     return {
-        key: doc["code"].get("generated_at", 0.0)
-        for key, doc in docs.items()
-        if doc.get("code", {}).get("contract_ok")
+        key: doc["code"].get("generated_at", 0.0) for key, doc in docs.items() if doc.get("code", {}).get("contract_ok")
     }
 
 

@@ -61,9 +61,7 @@ def batch_run_request(paper_keys: list[str]) -> dg.RunRequest:
 
 
 @dg.sensor(job_name="trn1_batch_job", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
-def trn1_batch_sensor(
-    context: dg.SensorEvaluationContext, launcher: Trn1Launcher, paper_index: SqlitePaperIndex
-):
+def trn1_batch_sensor(context: dg.SensorEvaluationContext, launcher: Trn1Launcher, paper_index: SqlitePaperIndex):
     """Launches ONE run for every `batch_size` papers with code and no run result (and not in flight);
     a smaller batch goes once its oldest paper has waited `max_wait_minutes`."""
     pending = pending_execution(context.instance, paper_index)

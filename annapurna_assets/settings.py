@@ -22,6 +22,9 @@ def ensure_dagster_home() -> Path:
     target = home / "dagster.yaml"
     if template.exists() and (not target.exists() or target.read_bytes() != template.read_bytes()):
         shutil.copyfile(template, target)
+    # Absolute paths, so that processes started elsewhere (dagster dev, run workers) find the same state.
     os.environ["DAGSTER_HOME"] = str(home)
-    os.environ.setdefault("ANNAPURNA_HOME", str(annapurna_home()))
+    os.environ["ANNAPURNA_HOME"] = str(annapurna_home())
+    if os.environ.get("ANNAPURNA_PAPERS_DIR"):
+        os.environ["ANNAPURNA_PAPERS_DIR"] = str(Path(os.environ["ANNAPURNA_PAPERS_DIR"]).resolve())
     return home

@@ -60,12 +60,21 @@ FAMILIES: dict[str, tuple[str, str, dict]] = {
         r"convolutional|\bcnn\b|resnet|residual|image classification|imagenet|cifar",
         {"channels": 3, "image_size": 16, "hidden_dim": 16, "n_layers": 2, "n_classes": 10},
     ),
-    "mlp": (templates.MLP, r"multi-?layer perceptron|\bmlp\b|fully connected", {"input_dim": 64, "hidden_dim": 128, "n_classes": 10}),
+    "mlp": (
+        templates.MLP,
+        r"multi-?layer perceptron|\bmlp\b|fully connected",
+        {"input_dim": 64, "hidden_dim": 128, "n_classes": 10},
+    ),
 }
 
 COMMON_DEFAULTS = {
-    "learning_rate": 1e-3, "batch_size": 32, "dropout": 0.1, "weight_decay": 0.0, "optimizer": "adam",
-    "max_steps": 300, "log_every": 10,
+    "learning_rate": 1e-3,
+    "batch_size": 32,
+    "dropout": 0.1,
+    "weight_decay": 0.0,
+    "optimizer": "adam",
+    "max_steps": 300,
+    "log_every": 10,
 }
 
 # dataset name pattern -> (display name, what the synthetic stand-in imitates)
@@ -103,9 +112,17 @@ HYPERPARAMETER_PATTERNS = {
 }
 # What fits a CPU time budget: the paper's value is recorded, the clamped one is used.
 LIMITS = {
-    "batch_size": (4, 64), "d_model": (16, 128), "hidden_dim": (8, 256), "embedding_dim": (4, 64),
-    "n_layers": (1, 4), "n_heads": (1, 8), "n_experts": (2, 8), "learning_rate": (1e-5, 1e-1),
-    "dropout": (0.0, 0.5), "weight_decay": (0.0, 0.1), "gamma": (0.5, 0.999),
+    "batch_size": (4, 64),
+    "d_model": (16, 128),
+    "hidden_dim": (8, 256),
+    "embedding_dim": (4, 64),
+    "n_layers": (1, 4),
+    "n_heads": (1, 8),
+    "n_experts": (2, 8),
+    "learning_rate": (1e-5, 1e-1),
+    "dropout": (0.0, 0.5),
+    "weight_decay": (0.0, 0.1),
+    "gamma": (0.5, 0.999),
 }
 PLAUSIBLE_MAX = {"learning_rate": 1.0, "weight_decay": 0.5, "dropout": 0.9}
 INTEGER_KEYS = {"batch_size", "d_model", "hidden_dim", "embedding_dim", "n_layers", "n_heads", "n_experts"}
@@ -193,8 +210,11 @@ class OfflineCodeGenerator(CodeGenerator):
         family, cue_counts = detect_family(title, abstract, pages)
         template, _, family_defaults = FAMILIES[family]
         found = find_hyperparameters(pages)
-        optimizer = "sgd" if re.search(r"\bsgd\b|stochastic gradient descent with momentum",
-                                       " ".join(t for _, t in pages), re.I) else "adam"
+        optimizer = (
+            "sgd"
+            if re.search(r"\bsgd\b|stochastic gradient descent with momentum", " ".join(t for _, t in pages), re.I)
+            else "adam"
+        )
         hyperparameters = {**COMMON_DEFAULTS, **family_defaults, "optimizer": optimizer, "max_steps": self.max_steps}
         for h in found:
             if h.name in hyperparameters or h.name in ("learning_rate", "batch_size", "dropout", "weight_decay"):
@@ -230,7 +250,9 @@ class OfflineCodeGenerator(CodeGenerator):
             "hyperparameters_from_paper": [h.__dict__ for h in found],
             "plan": {
                 "components": family.replace("_", " "),
-                "training_loop": f"{hyperparameters['optimizer']} for up to {self.max_steps} steps within the time budget",
+                "training_loop": (
+                    f"{hyperparameters['optimizer']} for up to {self.max_steps} steps within the time budget"
+                ),
                 "metrics": ["loss", "final_loss", "steps_per_sec"],
             },
             "input_tokens": 0,

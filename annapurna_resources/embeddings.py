@@ -30,9 +30,7 @@ class MiniLMEmbedder(dg.ConfigurableResource):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         model = _load_model(self.device)
-        vectors = model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
+        vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
         return vectors.astype(np.float32)
 
     def embed_one(self, text: str) -> np.ndarray:

@@ -97,9 +97,7 @@ class OfflineJudge(Judge):
                 if nearest
                 else None
             ),
-            "neighbours": [
-                {"key": n.key, "title": n.title, "similarity": round(n.similarity, 4)} for n in neighbours
-            ],
+            "neighbours": [{"key": n.key, "title": n.title, "similarity": round(n.similarity, 4)} for n in neighbours],
             "reasons": reasons,
             "input_tokens": 0,
             "output_tokens": 0,

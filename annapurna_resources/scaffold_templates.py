@@ -1,9 +1,9 @@
-'''Source templates of the offline code generator: one training script per architecture family.
+"""Source templates of the offline code generator: one training script per architecture family.
 
 `SCRIPT` is the frame every generated script shares (device choice, time budget, METRICS lines); each
 family supplies `build_model`, `make_batch` and `compute_loss`. Values in {braces} are filled from the
 hyperparameters found in the paper; `{{` and `}}` are literal braces.
-'''
+"""
 
 SCRIPT = """\
 # Offline scaffold for: {title}
@@ -96,7 +96,8 @@ def make_batch(hp, generator):
     return tokens[:, :-1], tokens[:, 1:]
 """
 
-TRANSFORMER = """
+TRANSFORMER = (
+    """
 class TinyCausalLM(nn.Module):
     def __init__(self, hp):
         super().__init__()
@@ -119,15 +120,19 @@ def build_model(hp):
     return TinyCausalLM(hp)
 
 
-""" + SEQUENCE_TASK + """
+"""
+    + SEQUENCE_TASK
+    + """
 
 def compute_loss(model, batch, hp):
     inputs, targets = batch
     logits = model(inputs)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 """
+)
 
-MIXTURE_OF_EXPERTS = """
+MIXTURE_OF_EXPERTS = (
+    """
 class SwitchFeedForward(nn.Module):
     # Top-1 routing to one expert per token, with the load-balancing auxiliary loss.
     def __init__(self, d_model, n_experts, capacity_factor):
@@ -178,7 +183,9 @@ def build_model(hp):
     return SwitchLM(hp)
 
 
-""" + SEQUENCE_TASK + """
+"""
+    + SEQUENCE_TASK
+    + """
 
 def compute_loss(model, batch, hp):
     inputs, targets = batch
@@ -186,6 +193,7 @@ def compute_loss(model, batch, hp):
     task = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
     return task + 0.01 * model.moe.aux_loss
 """
+)
 
 GRAPH = """
 class GCNLayer(nn.Module):

@@ -140,7 +140,8 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
                     trace=(batch_dir / message["trace_file"]).read_bytes() if "trace_file" in message else None,
                     profile_summary=(
                         json.loads((batch_dir / message["profile_file"]).read_text())
-                        if "profile_file" in message else {}
+                        if "profile_file" in message
+                        else {}
                     ),
                 )
             )

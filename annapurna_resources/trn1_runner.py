@@ -29,7 +29,7 @@ PROFILE_FILE = "annapurna_profile.json"
 TAIL_CHARS = 4000
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
-PROFILE_WRAPPER = r'''
+PROFILE_WRAPPER = r"""
 import json, runpy, sys
 
 script = sys.argv[1]
@@ -81,7 +81,7 @@ try:
     runpy.run_path(script, run_name="__main__")
 finally:
     stop()
-'''
+"""
 
 
 def parse_metrics(stdout: str) -> list[dict]:

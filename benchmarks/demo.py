@@ -24,8 +24,9 @@ def main() -> None:
         started = time.perf_counter()
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         seconds = time.perf_counter() - started
-        status = subprocess.run([str(annapurna), "status", "--json"], env=env, check=True, capture_output=True,
-                                text=True)
+        status = subprocess.run(
+            [str(annapurna), "status", "--json"], env=env, check=True, capture_output=True, text=True
+        )
     print(json.dumps({"seconds": round(seconds, 1), "cpus": os.cpu_count(), **json.loads(status.stdout)}))
 
 

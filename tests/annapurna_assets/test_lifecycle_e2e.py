@@ -13,8 +13,11 @@ from annapurna_assets.progress import stage_counts
 from annapurna_assets.settings import DEMO_CORPUS
 from tests.conftest import SHARED_PDFS, requires_shared_data, write_bad_inputs
 
-REAL = ["gnn__1609.02907__gcn.pdf", "transformer__1706.03762__attention_is_all_you_need.pdf",
-        "rl__1509.02971__ddpg_continuous_control.pdf"]
+REAL = [
+    "gnn__1609.02907__gcn.pdf",
+    "transformer__1706.03762__attention_is_all_you_need.pdf",
+    "rl__1509.02971__ddpg_continuous_control.pdf",
+]
 
 
 def check_outcomes(instance, check: str, asset: str) -> dict[str, tuple[bool, str]]:
@@ -48,8 +51,12 @@ def test_real_papers_and_bad_files_in_one_folder(instance, tmp_path, monkeypatch
     by_file = {doc["source"]["file_name"]: (key, doc) for key, doc in docs.items()}
     pdf_checks = check_outcomes(instance, "readable_pdf", "raw_pdf")
     text_checks = check_outcomes(instance, "has_text", "paper_text")
-    for name, expected in [("empty.pdf", "0 bytes"), ("saved_page.pdf", "HTML page"),
-                           ("encrypted.pdf", "encrypted"), ("corrupt.pdf", "PDF")]:
+    for name, expected in [
+        ("empty.pdf", "0 bytes"),
+        ("saved_page.pdf", "HTML page"),
+        ("encrypted.pdf", "encrypted"),
+        ("corrupt.pdf", "PDF"),
+    ]:
         key, doc = by_file[name]
         passed, description = pdf_checks[key]
         assert not passed and expected in description, (name, description)
@@ -76,8 +83,19 @@ def test_real_papers_and_bad_files_in_one_folder(instance, tmp_path, monkeypatch
     assert sum(1 for name in REAL if by_file[name][1]["verdict"]["neighbours"]) >= 2
 
     counts = stage_counts(instance, index)
-    assert counts == {"discovered": 8, "pdf": 8, "text": 4, "judged": 3, "accepted": 3, "rejected": 0, "code": 3,
-                      "pending_execution": 0, "executed_ok": 3, "executed_failed": 0, "profiled": 3}
+    assert counts == {
+        "discovered": 8,
+        "pdf": 8,
+        "text": 4,
+        "judged": 3,
+        "accepted": 3,
+        "rejected": 0,
+        "code": 3,
+        "pending_execution": 0,
+        "executed_ok": 3,
+        "executed_failed": 0,
+        "profiled": 3,
+    }
     assert index.search("graph convolutional")[0].key == by_file[REAL[0]][0]
 
     # Re-running a paper's lifecycle is idempotent: no new blobs, no new documents.

@@ -2,8 +2,10 @@ from annapurna_assets.page_selection import estimate_tokens, score_page, select_
 from annapurna_assets.pdf_text import extract_pages
 from tests.conftest import SHARED_PDFS, requires_shared_data
 
-METHOD = ("We propose a layer whose loss is defined as L = sum of cross-entropy terms. The encoder computes an "
-          "embedding with softmax attention. We train with Adam, learning rate 0.001, batch size 64 for 10 epochs. ") * 6
+METHOD = (
+    "We propose a layer whose loss is defined as L = sum of cross-entropy terms. The encoder computes an "
+    "embedding with softmax attention. We train with Adam, learning rate 0.001, batch size 64 for 10 epochs. "
+) * 6
 REFERENCES = "References\n" + "Smith et al. 2019. In Proceedings of NeurIPS, pp. 1-9. arXiv 2019.\n" * 30
 
 

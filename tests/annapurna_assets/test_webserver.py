@@ -1,4 +1,4 @@
-"""The Dagster UI's webserver, started on loopback, sees the asset graph, the `papers` partitions and the checks."""
+"""`annapurna ui` starts the Dagster UI on loopback: asset graph, `papers` partitions, checks and sensors."""
 
 import json
 import os
@@ -10,10 +10,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-
-import dagster as dg
-
-from annapurna_assets.settings import PROJECT_ROOT
 
 QUERY = """
 {
@@ -38,7 +34,8 @@ def free_port() -> int:
 
 def graphql(port: int, query: str) -> dict:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -48,11 +45,14 @@ def graphql(port: int, query: str) -> dict:
 def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home):
     instance.add_dynamic_partitions("papers", ["local-0123456789abcdef", "arxiv-2106-09685"])
     port = free_port()
-    webserver = Path(sys.executable).with_name("dagster-webserver")
+    annapurna = Path(sys.executable).with_name("annapurna")
     process = subprocess.Popen(
-        [str(webserver), "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": os.environ["DAGSTER_HOME"]},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        [str(annapurna), "ui", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=annapurna_home.parent,
+        env={**os.environ, "PATH": "/usr/bin:/bin"},  # no venv on PATH, as in `make`
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         deadline = time.time() + 120
@@ -70,8 +70,16 @@ def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home)
             time.sleep(1)
         assert data and data["assetNodes"], "the webserver never served the asset graph"
         nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
-        assert set(nodes) == {"paper_metadata", "raw_pdf", "paper_text", "verdict", "selected_pages",
-                              "generated_code", "trn_run_result", "trn_profile"}
+        assert set(nodes) == {
+            "paper_metadata",
+            "raw_pdf",
+            "paper_text",
+            "verdict",
+            "selected_pages",
+            "generated_code",
+            "trn_run_result",
+            "trn_profile",
+        }
         for node in nodes.values():
             assert node["partitionDefinition"]["name"] == "papers"
             assert sorted(node["partitionKeys"]) == ["arxiv-2106-09685", "local-0123456789abcdef"]
@@ -80,5 +88,5 @@ def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home)
         sensors = {s["name"] for s in data["sensorsOrError"]["results"]}
         assert sensors == {"local_folder_sensor", "trn1_batch_sensor"}
     finally:
-        os.killpg(process.pid, signal.SIGKILL)  # dagster ignores SIGTERM from a non-interactive parent
+        os.killpg(process.pid, signal.SIGKILL)  # dagster dev ignores SIGTERM from a non-interactive parent
         process.wait(timeout=30)

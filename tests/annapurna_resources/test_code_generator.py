@@ -23,7 +23,10 @@ def test_hyperparameters_keep_page_and_clamp():
 
 
 def test_family_detection():
-    assert detect_family("Semi-supervised classification with graph convolutional networks", "", [])[0] == "graph_neural_network"
+    assert (
+        detect_family("Semi-supervised classification with graph convolutional networks", "", [])[0]
+        == "graph_neural_network"
+    )
     assert detect_family("Switch Transformers", "mixture of experts routing", [])[0] == "mixture_of_experts"
     assert detect_family("A note", "nothing to see", [])[0] == "mlp"
 
@@ -50,8 +53,14 @@ def test_every_family_template_meets_the_contract_and_runs(tmp_path):
         assert check_contract(result["code"]).ok, family
         script = tmp_path / f"{family}.py"
         script.write_text(result["code"])
-        run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
-                             env={"ANNAPURNA_TIME_BUDGET_S": "5", "PATH": "/usr/bin:/bin"}, timeout=120)
+        run = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={"ANNAPURNA_TIME_BUDGET_S": "5", "PATH": "/usr/bin:/bin"},
+            timeout=120,
+        )
         assert run.returncode == 0, run.stderr
         metrics = parse_metrics(run.stdout)
         assert metrics[0]["step"] == 1 and "loss" in metrics[0]

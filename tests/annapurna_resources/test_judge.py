@@ -2,8 +2,10 @@ from annapurna_resources import MiniLMEmbedder, OfflineJudge
 from annapurna_resources.paper_index import Neighbour
 
 GCN_TITLE = "Semi-Supervised Classification with Graph Convolutional Networks"
-GCN_ABSTRACT = ("We present a scalable approach for semi-supervised learning on graph-structured data that is based "
-                "on an efficient variant of convolutional neural networks which operate directly on graphs.")
+GCN_ABSTRACT = (
+    "We present a scalable approach for semi-supervised learning on graph-structured data that is based "
+    "on an efficient variant of convolutional neural networks which operate directly on graphs."
+)
 GENOMICS = ("Population genetics of wheat landraces", "We sequence 400 wheat landraces and study their ancestry.")
 
 

@@ -11,8 +11,11 @@ def test_one_document_per_paper_updated_by_sections(tmp_path):
     index.update("local-1", verdict={"decision": "accept"})
     index.update("local-1", verdict={"decision": "reject"})
     doc = index.get("local-1")
-    assert doc == {"source": {"source": "local"}, "metadata": {"title": "Graph convolutional networks"},
-                   "verdict": {"decision": "reject"}}
+    assert doc == {
+        "source": {"source": "local"},
+        "metadata": {"title": "Graph convolutional networks"},
+        "verdict": {"decision": "reject"},
+    }
     assert list(index.all_documents()) == ["local-1"]
 
 

@@ -18,7 +18,7 @@ if __name__ == "__main__":
                                     "leaked": leaked, "budget": os.environ["ANNAPURNA_TIME_BUDGET_S"]}))
 """
 CRASH = "raise RuntimeError('shape mismatch in layer 3')\n"
-HANG = "import time\nprint('METRICS: {\"step\": 1, \"loss\": 1.0}', flush=True)\ntime.sleep(600)\n"
+HANG = 'import time\nprint(\'METRICS: {"step": 1, "loss": 1.0}\', flush=True)\ntime.sleep(600)\n'
 SILENT = "print('training done')\n"
 NAN = 'import json\nprint("METRICS: " + json.dumps({"step": 1, "loss": 1.0, "final_loss": float("nan")}))\n'
 
@@ -43,8 +43,9 @@ def test_a_batch_reports_each_paper_and_bad_scripts_do_not_hurt_good_ones(tmp_pa
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret")
-    results = run_batch({"good": GOOD, "crash": CRASH, "hang": HANG, "silent": SILENT, "nan": NAN}, tmp_path,
-                        timeout_s=15)
+    results = run_batch(
+        {"good": GOOD, "crash": CRASH, "hang": HANG, "silent": SILENT, "nan": NAN}, tmp_path, timeout_s=15
+    )
 
     good = results["good"]
     assert good.ok and good.exit_code == 0
