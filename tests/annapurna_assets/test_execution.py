@@ -1,0 +1,39 @@
+"""A batch run reports each paper as its own partition; a broken script fails only its own paper."""
+
+import dagster as dg
+
+from annapurna_assets.definitions import build_definitions
+from annapurna_resources import OfflineCodeGenerator
+
+CRASH = "import torch\nraise RuntimeError('mat1 and mat2 shapes cannot be multiplied')\n"
+
+
+def test_batch_job_reports_each_paper_and_isolates_a_crash(instance):
+    defs = build_definitions()
+    index, blobs = defs.resources["paper_index"], defs.resources["blob_store"]
+    good_code = OfflineCodeGenerator(max_steps=5).generate("local-good", "Graph convolutional networks", "", [])["code"]
+    papers = {"local-good000000000000": good_code, "local-crash00000000000": CRASH}
+    instance.add_dynamic_partitions("papers", list(papers))
+    for key, code in papers.items():
+        index.update(key, code={"ref": blobs.put(code.encode()), "contract_ok": True, "generated_at": 0.0})
+
+    result = defs.resolve_job_def("trn1_batch_job").execute_in_process(
+        instance=instance, run_config={"ops": {"run_trn1_batch": {"config": {"paper_keys": list(papers)}}}}
+    )
+    assert result.success  # a paper's failure is not the batch's failure
+
+    materialized = instance.get_materialized_partitions(dg.AssetKey("trn_run_result"))
+    assert materialized == set(papers)
+    checks = {
+        record.partition: record.status.value
+        for record in instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("trn_run_result"), "run_succeeded"), limit=10
+        )
+    }
+    assert checks == {"local-good000000000000": "SUCCEEDED", "local-crash00000000000": "FAILED"}
+
+    good, crash = index.get("local-good000000000000")["run"], index.get("local-crash00000000000")["run"]
+    assert good["status"] == "ok" and good["final"]["step"] == 5
+    assert crash["status"] == "failed" and crash["exit_code"] == 1
+    assert "mat1 and mat2 shapes cannot be multiplied" in crash["stderr_tail"]
+    assert instance.get_materialized_partitions(dg.AssetKey("trn_profile")) >= {"local-good000000000000"}
