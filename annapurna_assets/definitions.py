@@ -44,7 +44,7 @@ def build_resources() -> dict:
         ),
         "code_generator": OfflineCodeGenerator(),
         "launcher": Trn1Launcher(
-            slots=int(_env("ANNAPURNA_TRN1_SLOTS", "1")),
+            slots=int(_env("ANNAPURNA_TRN1_SLOTS", str(min(os.cpu_count() or 1, 4)))),
             timeout_s=float(_env("ANNAPURNA_RUN_TIMEOUT_S", "120")),
             time_budget_s=float(_env("ANNAPURNA_TIME_BUDGET_S", "30")),
             batch_size=int(_env("ANNAPURNA_BATCH_SIZE", "10")),
