@@ -6,8 +6,6 @@ import os
 import dagster as dg
 import numpy as np
 
-EMBEDDING_DIM = 384
-
 
 @functools.cache
 def _load_model(device: str):

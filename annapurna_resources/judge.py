@@ -23,8 +23,6 @@ optimizers and training of quantized or binarized neural networks
 knowledge distillation: training a small student network to match a teacher
 fast attention kernels and efficient inference on accelerators"""
 
-VERDICT_FIELDS = ("judge", "decision", "relevance", "novelty", "reasons")
-
 
 def interests_from_profile(profile: str) -> list[str]:
     """One interest per non-empty line (or `;`-separated item) of the profile text."""
