@@ -12,16 +12,33 @@ from annapurna_assets.settings import DEMO_CORPUS, PROJECT_ROOT, ensure_dagster_
 from annapurna_resources.home import annapurna_home
 
 
-def _instance_and_defs():
+def _instance():
+    """The Dagster instance under ANNAPURNA_HOME, without loading the definitions (fast commands use this)."""
     ensure_dagster_home()
     import dagster as dg
 
     for category in (dg.PreviewWarning, dg.BetaWarning):
         warnings.filterwarnings("ignore", category=category)
+    return dg.DagsterInstance.get()
 
+
+def _paper_index():
+    from annapurna_resources.paper_index import SqlitePaperIndex
+
+    return SqlitePaperIndex()
+
+
+def _blob_store():
+    from annapurna_resources.blob_store import LocalBlobStore
+
+    return LocalBlobStore()
+
+
+def _instance_and_defs():
+    instance = _instance()
     from annapurna_assets.definitions import build_definitions
 
-    return dg.DagsterInstance.get(), build_definitions()
+    return instance, build_definitions()
 
 
 def cmd_demo(args) -> int:
@@ -52,10 +69,10 @@ def cmd_demo(args) -> int:
 
 
 def cmd_status(args) -> int:
-    instance, defs = _instance_and_defs()
+    instance = _instance()
     from annapurna_assets.progress import stage_counts
 
-    counts = stage_counts(instance, defs.resources["paper_index"])
+    counts = stage_counts(instance, _paper_index())
     if args.json:
         print(json.dumps(counts))
     else:
@@ -66,25 +83,26 @@ def cmd_status(args) -> int:
 
 
 def cmd_show(args) -> int:
-    instance, defs = _instance_and_defs()
+    instance = _instance()
     import dagster as dg
 
     from annapurna_assets.progress import STAGE_ASSETS
 
-    doc = defs.resources["paper_index"].get(args.paper_key)
+    doc = _paper_index().get(args.paper_key)
     if doc is None:
         print(f"no paper {args.paper_key!r} (see `annapurna status` or `annapurna search`)", file=sys.stderr)
         return 1
-    blob_store = defs.resources["blob_store"]
+    blob_store = _blob_store()
     history = {}
-    for asset in ["paper_metadata", *STAGE_ASSETS.values()]:
+    for asset in STAGE_ASSETS.values():
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[args.paper_key]), limit=20
         ).records
         history[asset] = [{"run_id": r.run_id, "timestamp": r.timestamp, "storage_id": r.storage_id} for r in records]
     shown = {
         "paper_key": args.paper_key,
-        "metadata": doc.get("metadata", doc.get("source")),
+        "metadata": doc.get("metadata", doc.get("source", {}).get("paper")),
+        "versions": doc.get("source", {}).get("versions", []),
         "pdf": doc.get("pdf"),
         "verdict": doc.get("verdict"),
         "pages": doc.get("pages"),
@@ -119,8 +137,8 @@ def cmd_show(args) -> int:
 
 
 def cmd_search(args) -> int:
-    _, defs = _instance_and_defs()
-    hits = defs.resources["paper_index"].search(args.query, limit=args.limit)
+    ensure_dagster_home()
+    hits = _paper_index().search(args.query, limit=args.limit)
     if args.json:
         print(json.dumps([h.__dict__ for h in hits], indent=2))
     elif not hits:

@@ -1,4 +1,4 @@
-"""From an accepted paper to a runnable training script: page selection, then code generation."""
+"""From an accepted paper's text to a runnable training script: page selection, then code generation."""
 
 import json
 import time
@@ -6,10 +6,10 @@ import time
 import dagster as dg
 
 from annapurna_assets.code_contract import check_contract
-from annapurna_assets.ingest import paper_document
-from annapurna_assets.judging import verdict
+from annapurna_assets.ingest import paper_document, paper_text
 from annapurna_assets.page_selection import select_pages
 from annapurna_assets.partitions import paper_check, papers_partitions
+from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
 from annapurna_resources import CodeGenerator, LocalBlobStore, SqlitePaperIndex
 
 GROUP = "codegen"
@@ -24,19 +24,10 @@ def load_pages(blob_store: LocalBlobStore, doc: dict) -> list[str]:
     return json.loads(blob_store.get(doc["text"]["ref"]))["pages"]
 
 
-@dg.asset(partitions_def=papers_partitions, group_name=GROUP, deps=[verdict], kinds={"python"}, output_required=False)
-def selected_pages(
-    context: dg.AssetExecutionContext,
-    config: PageSelectionConfig,
-    paper_index: SqlitePaperIndex,
-    blob_store: LocalBlobStore,
-):
-    """The pages most useful for implementing the paper, under a token budget. Rejected papers stop here."""
-    key = context.partition_key
-    doc = paper_document(paper_index, key, "verdict", "text")
-    if doc["verdict"].get("decision") != "accept":
-        context.log.info(f"{key} was rejected by the judge: the lifecycle stops at verdict")
-        return
+def choose_pages(
+    key: str, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore, config: PageSelectionConfig
+) -> StageOutcome:
+    doc = paper_document(paper_index, key, "text")
     pages = load_pages(blob_store, doc)
     total = sum(len(p) for p in pages) // 4
     budget = min(config.budget_tokens, int(config.max_fraction * total)) if total else config.budget_tokens
@@ -52,7 +43,7 @@ def selected_pages(
             "method": "heuristic",
         },
     )
-    yield dg.MaterializeResult(
+    return StageOutcome(
         metadata={
             "pages": dg.MetadataValue.json(selection.pages),
             "page_count": len(pages),
@@ -65,28 +56,9 @@ def selected_pages(
     )
 
 
-@dg.asset(
-    partitions_def=papers_partitions,
-    group_name=GROUP,
-    deps=[selected_pages],
-    kinds={"pytorch"},
-    check_specs=[
-        paper_check(
-            "meets_contract",
-            "generated_code",
-            "Parses; torch_xla/cuda/cpu device; METRICS lines; "
-            "time budget; main guard; no network, subprocess or outside files.",
-        )
-    ],
-)
-def generated_code(
-    context: dg.AssetExecutionContext,
-    paper_index: SqlitePaperIndex,
-    blob_store: LocalBlobStore,
-    code_generator: CodeGenerator,
-):
-    """A runnable PyTorch training script (`python main.py`) reproducing the paper at small scale."""
-    key = context.partition_key
+def write_code(
+    key: str, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore, code_generator: CodeGenerator
+) -> StageOutcome:
     doc = paper_document(paper_index, key, "metadata", "pages", "text")
     pages = load_pages(blob_store, doc)
     chosen = [(n, pages[n - 1]) for n in doc["pages"]["pages"]]
@@ -111,7 +83,7 @@ def generated_code(
         f"| {h['name']} | {h['paper_value']:g} | {h['used_value']:g} | {h['page']} |"
         for h in result.get("hyperparameters_from_paper", [])
     )
-    yield dg.MaterializeResult(
+    return StageOutcome(
         metadata={
             "generator": result["generator"],
             "offline_scaffold": bool(result.get("scaffold")),
@@ -129,11 +101,48 @@ def generated_code(
             ),
             "plan": dg.MetadataValue.json(result.get("plan", {})),
             "cost_usd": float(result.get("cost_usd", 0.0)),
-        }
+        },
+        checks=[
+            CheckOutcome(
+                "meets_contract",
+                report.ok,
+                "; ".join(report.problems) or "meets the generated-code contract",
+                {"problems": "; ".join(report.problems) or "none"},
+            )
+        ],
     )
-    yield dg.AssetCheckResult(
-        check_name="meets_contract",
-        passed=report.ok,
-        metadata={"problems": "; ".join(report.problems) or "none"},
-        description="; ".join(report.problems) or "meets the generated-code contract",
-    )
+
+
+@dg.asset(partitions_def=papers_partitions, group_name=GROUP, deps=[paper_text], kinds={"python"})
+def selected_pages(
+    context: dg.AssetExecutionContext,
+    config: PageSelectionConfig,
+    paper_index: SqlitePaperIndex,
+    blob_store: LocalBlobStore,
+):
+    """The pages most useful for implementing the paper, under a token budget."""
+    yield from asset_events(choose_pages(context.partition_key, paper_index, blob_store, config))
+
+
+@dg.asset(
+    partitions_def=papers_partitions,
+    group_name=GROUP,
+    deps=[selected_pages],
+    kinds={"pytorch"},
+    check_specs=[
+        paper_check(
+            "meets_contract",
+            "generated_code",
+            "Parses; torch_xla/cuda/cpu device; METRICS lines; "
+            "time budget; main guard; no network, subprocess or outside files.",
+        )
+    ],
+)
+def generated_code(
+    context: dg.AssetExecutionContext,
+    paper_index: SqlitePaperIndex,
+    blob_store: LocalBlobStore,
+    code_generator: CodeGenerator,
+):
+    """A runnable PyTorch training script (`python main.py`) reproducing the paper at small scale."""
+    yield from asset_events(write_code(context.partition_key, paper_index, blob_store, code_generator))

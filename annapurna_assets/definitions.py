@@ -1,6 +1,6 @@
 """The Definitions object: the lifecycle's assets, checks, jobs and sensors, bound to the embedded defaults.
 
-Backends are chosen here from configuration (environment variables), never in asset code.
+Backends and their addresses are chosen here from configuration (environment variables), never in asset code.
 """
 
 import os
@@ -11,15 +11,29 @@ from annapurna_assets.codegen import generated_code, selected_pages
 from annapurna_assets.execution import trn1_batch_job, trn_run
 from annapurna_assets.ingest import paper_metadata, paper_text, raw_pdf
 from annapurna_assets.judging import verdict
+from annapurna_assets.lifecycle import lifecycle_batch_job
+from annapurna_assets.listings import arxiv_listing, conference_listing
 from annapurna_assets.partitions import papers_partitions
-from annapurna_assets.sensors import LIFECYCLE_JOB, local_folder_sensor, trn1_batch_sensor
+from annapurna_assets.sensors import (
+    LIFECYCLE_JOB,
+    build_paper_lifecycle_sensor,
+    local_folder_sensor,
+    trn1_batch_sensor,
+)
 from annapurna_resources import (
+    ArxivSource,
     LocalBlobStore,
     LocalFolderSource,
     LogNotifier,
     MiniLMEmbedder,
+    MlsysProceedingsSource,
+    NeuripsProceedingsSource,
     OfflineCodeGenerator,
     OfflineJudge,
+    OpenReviewSource,
+    PaperSources,
+    PdfFetcher,
+    PmlrSource,
     SqlitePaperIndex,
     Trn1Launcher,
 )
@@ -30,10 +44,44 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
+def _secret(name: str):
+    """An optional secret: a dg.EnvVar (never its value in config or logs) when it is set, else empty."""
+    return dg.EnvVar(name) if os.environ.get(name) else ""
+
+
+def _url(name: str, default: str) -> str:
+    return _env(name, default).rstrip("/")
+
+
+def build_paper_sources() -> PaperSources:
+    arxiv_defaults = ArxivSource()
+    categories = _env("ANNAPURNA_ARXIV_CATEGORIES", "")
+    return PaperSources(
+        openreview=OpenReviewSource(
+            base_url=_url("ANNAPURNA_OPENREVIEW_URL", "https://api2.openreview.net"),
+            base_url_v1=_url("ANNAPURNA_OPENREVIEW_V1_URL", "https://api.openreview.net"),
+            username=_secret("OPENREVIEW_USERNAME"),
+            password=_secret("OPENREVIEW_PASSWORD"),
+        ),
+        pmlr=PmlrSource(base_url=_url("ANNAPURNA_PMLR_URL", "https://proceedings.mlr.press")),
+        neurips=NeuripsProceedingsSource(base_url=_url("ANNAPURNA_NEURIPS_URL", "https://papers.nips.cc")),
+        mlsys=MlsysProceedingsSource(base_url=_url("ANNAPURNA_MLSYS_URL", "https://proceedings.mlsys.org")),
+        arxiv=ArxivSource(
+            api_url=_url("ANNAPURNA_ARXIV_API_URL", arxiv_defaults.api_url),
+            oai_url=_url("ANNAPURNA_ARXIV_OAI_URL", arxiv_defaults.oai_url),
+            categories=[c.strip() for c in categories.split(",") if c.strip()] or arxiv_defaults.categories,
+            query=_env("ANNAPURNA_ARXIV_QUERY", ""),
+            delay_seconds=float(_env("ANNAPURNA_ARXIV_DELAY_S", "3")),
+        ),
+    )
+
+
 def build_resources() -> dict:
     embedder = MiniLMEmbedder()
     return {
-        "paper_source": LocalFolderSource(folder=_env("ANNAPURNA_PAPERS_DIR", "")),
+        "paper_folder": LocalFolderSource(folder=_env("ANNAPURNA_PAPERS_DIR", "")),
+        "paper_sources": build_paper_sources(),
+        "pdf_fetcher": PdfFetcher(),
         "paper_index": SqlitePaperIndex(),
         "blob_store": LocalBlobStore(),
         "embedder": embedder,
@@ -54,9 +102,11 @@ def build_resources() -> dict:
     }
 
 
+PAPER_ASSETS = [paper_metadata, verdict, raw_pdf, paper_text, selected_pages, generated_code]
+
 paper_lifecycle_job = dg.define_asset_job(
     LIFECYCLE_JOB,
-    selection=dg.AssetSelection.assets(paper_metadata, raw_pdf, paper_text, verdict, selected_pages, generated_code),
+    selection=dg.AssetSelection.assets(*PAPER_ASSETS),
     partitions_def=papers_partitions,
     executor_def=dg.in_process_executor,
     description="One paper from registration to generated code (execution is batched by trn1_batch_sensor).",
@@ -66,9 +116,13 @@ paper_lifecycle_job = dg.define_asset_job(
 def build_definitions() -> dg.Definitions:
     """The Definitions, with resources configured from the environment as it is now."""
     return dg.Definitions(
-        assets=[paper_metadata, raw_pdf, paper_text, verdict, selected_pages, generated_code, trn_run],
-        jobs=[paper_lifecycle_job, trn1_batch_job],
-        sensors=[local_folder_sensor, trn1_batch_sensor],
+        assets=[conference_listing, arxiv_listing, *PAPER_ASSETS, trn_run],
+        jobs=[paper_lifecycle_job, lifecycle_batch_job, trn1_batch_job],
+        sensors=[
+            local_folder_sensor,
+            build_paper_lifecycle_sensor(int(_env("ANNAPURNA_LIFECYCLE_BATCH_SIZE", "25"))),
+            trn1_batch_sensor,
+        ],
         resources=build_resources(),
         executor=dg.in_process_executor,
     )

@@ -1,7 +1,8 @@
 """`annapurna demo`: the whole lifecycle, headless and in-process, on the bundled corpus (or any folder).
 
-It does what the daemon would: evaluates `local_folder_sensor` once, runs each new paper's lifecycle run,
-then flushes every pending paper through `trn1_batch_job` in batches (as the sensor does after max_wait).
+It does what the daemon would: evaluates `local_folder_sensor` and `paper_lifecycle_sensor` once, runs the
+lifecycle runs they request, then flushes every pending paper through `trn1_batch_job` in batches (as the
+sensor does after max_wait).
 Every run is recorded in the instance under ANNAPURNA_HOME, so the UI shows it all afterwards.
 """
 
@@ -10,35 +11,32 @@ import time
 import dagster as dg
 from tqdm import tqdm
 
+from annapurna_assets.lifecycle import BATCH_JOB, BATCH_OP
 from annapurna_assets.partitions import local_paper_key
 from annapurna_assets.progress import pending_execution
-from annapurna_assets.sensors import batch_run_request, local_folder_sensor, plan_batch
+from annapurna_assets.sensors import batch_run_request, plan_batch
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 PROGRESS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # one line per paper as it finishes
 
 
 def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
-    """Runs every new paper of the watched folder through the lifecycle and every pending one through trn1."""
+    """Registers the watched folder's new papers, runs their lifecycle and every pending paper through trn1."""
     started = time.time()
     resources = defs.resources
-    with dg.build_sensor_context(instance=instance, resources=resources) as context:
-        result = local_folder_sensor(context)
-    if result.dynamic_partitions_requests:
-        for request in result.dynamic_partitions_requests:
-            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    lifecycle = defs.resolve_job_def("paper_lifecycle_job")
+    registered = evaluate_sensor(defs, instance, "local_folder_sensor")
+    lifecycle = evaluate_sensor(defs, instance, "paper_lifecycle_sensor")
+    new_papers = [] if isinstance(lifecycle, dg.SkipReason) else lifecycle.run_requests
+    lifecycle_job = defs.resolve_job_def(BATCH_JOB)
     failed_runs = []
-    for request in tqdm(result.run_requests, desc="lifecycle", unit="paper"):
-        outcome = lifecycle.execute_in_process(
+    for request in new_papers:
+        outcome = lifecycle_job.execute_in_process(
             instance=instance,
-            partition_key=request.partition_key,
+            run_config={**request.run_config, **PROGRESS},
             raise_on_error=False,
-            run_config=QUIET,
-            tags={"annapurna/started_by": "annapurna demo"},
+            tags={**request.tags, "annapurna/started_by": "annapurna demo"},
         )
         if not outcome.success:
-            failed_runs.append(request.partition_key)
+            failed_runs.append(outcome.run_id)
 
     batch_job = defs.resolve_job_def("trn1_batch_job")
     paper_index = resources["paper_index"]
@@ -56,13 +54,26 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
             for key in batch:
                 del pending[key]
             bar.update(len(batch))
-    found, _ = resources["paper_source"].scan()
+    found, _ = resources["paper_folder"].scan()
     return {
         "seconds": round(time.time() - started, 1),
-        "new_papers": len(result.run_requests),
+        "new_papers": sum(len(r.run_config["ops"][BATCH_OP]["config"]["paper_keys"]) for r in new_papers),
+        "registered_from_folder": len(registered.dynamic_partitions_requests[0].partition_keys)
+        if registered.dynamic_partitions_requests
+        else 0,
         "failed_lifecycle_runs": failed_runs,
         "folder_papers": sorted({local_paper_key(paper.sha256) for paper in found}),
     }
+
+
+def evaluate_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str):
+    """A first tick of a sensor (no cursor: it looks at everything), with its partition requests applied."""
+    with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
+        result = defs.get_sensor_def(name)(context)
+    if isinstance(result, dg.SensorResult):
+        for request in result.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
 
 
 def summary_rows(paper_index, keys: list[str]) -> list[dict]:

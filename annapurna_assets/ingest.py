@@ -1,19 +1,21 @@
-"""From a registered paper to its metadata, its stored PDF and its text."""
+"""From a registered paper to its metadata (judged next), then, for accepted papers, its PDF and text.
+
+Papers are judged on title and abstract before anything is downloaded: a conference year has thousands of
+papers and the team wants a few. The PDF is fetched at most once, by whichever stage needs it first
+(`paper_metadata` when the listing has no abstract, otherwise `raw_pdf`), and kept by its sha256.
+"""
 
 import json
 
 import dagster as dg
 
 from annapurna_assets.partitions import paper_check, papers_partitions
-from annapurna_assets.pdf_text import (
-    choose_title,
-    extract_pages,
-    find_abstract,
-    first_page_title,
-    inspect_pdf,
-    text_problem,
-)
-from annapurna_resources import LocalBlobStore, LocalFolderSource, SqlitePaperIndex
+from annapurna_assets.pdf_text import extract_pages, inspect_pdf, read_heading, text_problem
+from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
+from annapurna_resources import LocalBlobStore, PaperSources, PdfFetcher, SqlitePaperIndex
+from annapurna_resources.listed_paper import ListedPaper
+from annapurna_resources.paper_sources import SourceUnavailable
+from annapurna_resources.pdf_fetcher import PdfUnavailable
 
 GROUP = "ingest"
 
@@ -29,80 +31,111 @@ def paper_document(paper_index: SqlitePaperIndex, paper_key: str, *sections: str
     return doc
 
 
-def source_link(metadata: dict) -> dg.MetadataValue:
-    url = metadata.get("url") or metadata.get("pdf_uri", "")
+def link(url: str) -> dg.MetadataValue:
     if url.startswith("file://"):
         return dg.MetadataValue.path(url.removeprefix("file://"))
     return dg.MetadataValue.url(url)
 
 
-@dg.asset(partitions_def=papers_partitions, group_name=GROUP, kinds={"python"})
-def paper_metadata(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex) -> dg.MaterializeResult:
-    """Title, authors, abstract, venue and links of one paper, from its source record."""
-    doc = paper_document(paper_index, context.partition_key, "source")
-    source = doc["source"]
-    provided = source.get("provided_metadata", {})
+def fetch_pdf_once(key: str, doc: dict, blob_store: LocalBlobStore, pdf_fetcher: PdfFetcher) -> tuple[bytes, str, bool]:
+    """(bytes, blob ref, fetched now?) of the paper's PDF; PdfUnavailable when it cannot be had."""
+    for ref in (doc.get("pdf", {}).get("ref"), doc.get("metadata", {}).get("pdf_ref"), doc["source"].get("pdf_ref")):
+        if ref and blob_store.exists(ref):
+            return blob_store.get(ref), ref, False
+    url = doc.get("metadata", {}).get("pdf_url") or doc["source"].get("pdf_uri", "")
+    if not url:
+        raise PdfUnavailable(f"no PDF link is known for {key}")
+    data = pdf_fetcher.fetch(url)
+    return data, blob_store.put(data), True
+
+
+def describe_paper(
+    key: str,
+    paper_index: SqlitePaperIndex,
+    paper_sources: PaperSources,
+    pdf_fetcher: PdfFetcher,
+    blob_store: LocalBlobStore,
+    log,
+) -> StageOutcome:
+    doc = paper_document(paper_index, key, "source")
+    paper = ListedPaper.from_dict(doc["source"]["paper"])
+    problems = []
+    try:
+        paper = paper_sources.details(paper)
+    except SourceUnavailable as error:
+        problems.append(f"the paper's page could not be read: {error}")
+        log.warning(problems[-1])
+    title_from = abstract_from = paper.source
+    pdf_ref = ""
+    if not (paper.title and paper.abstract):
+        try:
+            data, pdf_ref, _ = fetch_pdf_once(
+                key, {**doc, "metadata": {"pdf_url": paper.pdf_url}}, blob_store, pdf_fetcher
+            )
+            heading = read_heading(data)
+            if heading.problem:
+                problems.append(f"the PDF gives no title and abstract: {heading.problem}")
+        except PdfUnavailable as error:
+            heading = None
+            problems.append(f"the listing has no abstract and the PDF could not be had: {error}")
+        if heading and not paper.title and heading.title:
+            paper.title, title_from = heading.title, "pdf"
+        if heading and not paper.abstract and heading.abstract:
+            paper.abstract, abstract_from = heading.abstract, "pdf"
+    if not paper.title and doc["source"].get("file_name"):
+        paper.title, title_from = doc["source"]["file_name"].rsplit(".", 1)[0], "file name"
     metadata = {
-        "title": provided.get("title", ""),
-        "authors": provided.get("authors", []),
-        "abstract": provided.get("abstract", ""),
-        "venue": provided.get("venue", ""),
-        "year": provided.get("year"),
-        "keywords": provided.get("keywords", []),
-        "arxiv_id": provided.get("arxiv_id", ""),
-        "url": provided.get("url", ""),
-        "pdf_uri": source["pdf_uri"],
-        "source": source["source"],
-        "source_id": source["source_id"],
-        "title_from": "source" if provided.get("title") else "pdf (filled in by paper_text)",
+        **paper.to_dict(),
+        "listing": doc["source"].get("listing", ""),
+        "title_from": title_from,
+        "abstract_from": abstract_from if paper.abstract else "",
+        "pdf_ref": pdf_ref,
     }
-    paper_index.update(context.partition_key, metadata=metadata)
-    if source.get("metadata_error"):
-        context.log.warning(source["metadata_error"])
-    return dg.MaterializeResult(
+    paper_index.update(key, metadata=metadata)
+    paper_index.index_text(key, paper.title, paper.abstract, "")
+    judgeable = bool(paper.title and paper.abstract)
+    description = "title and abstract found" if judgeable else "; ".join(problems) or "the source gives no abstract"
+    return StageOutcome(
         metadata={
-            "title": metadata["title"] or "(from the PDF, after paper_text)",
-            "source": metadata["source"],
-            "source_link": source_link(metadata),
-            "authors": ", ".join(metadata["authors"])
-            if isinstance(metadata["authors"], list)
-            else str(metadata["authors"]),
-            "file": source.get("file_name", ""),
-        }
+            "title": paper.title or "(none)",
+            "authors": ", ".join(paper.authors)[:500],
+            "venue": f"{paper.venue} {paper.year or ''}".strip(),
+            "decision": paper.decision,
+            "track": paper.track,
+            "source": f"{paper.source}:{paper.source_id}",
+            "ids": dg.MetadataValue.json(paper.ids),
+            "link": link(paper.forum_url or paper.proceedings_url or paper.pdf_url),
+            "abstract": dg.MetadataValue.md(paper.abstract[:1500] or "_none_"),
+            "listing": doc["source"].get("listing", ""),
+        },
+        checks=[
+            CheckOutcome(
+                "has_title_and_abstract",
+                judgeable,
+                description,
+                {"title_from": title_from, "abstract_from": metadata["abstract_from"] or "none"},
+            )
+        ],
     )
 
 
-@dg.asset(
-    partitions_def=papers_partitions,
-    group_name=GROUP,
-    deps=[paper_metadata],
-    kinds={"pdf"},
-    check_specs=[
-        paper_check("readable_pdf", "raw_pdf", "The file is a PDF that opens, is not encrypted and has pages.")
-    ],
-)
-def raw_pdf(
-    context: dg.AssetExecutionContext,
-    paper_index: SqlitePaperIndex,
-    blob_store: LocalBlobStore,
-    paper_source: LocalFolderSource,
-):
-    """The paper's PDF in the content-addressed blob store (fetched once, never again)."""
-    doc = paper_document(paper_index, context.partition_key, "metadata")
-    source = doc["source"]
-    known = doc.get("pdf", {}).get("ref") or (f"blob://{source['source_id']}" if source["source"] == "local" else "")
-    if known and blob_store.exists(known):
-        data, fetched = blob_store.get(known), False
-    else:
-        try:
-            data = paper_source.fetch_pdf(source)
-        except (OSError, ValueError) as error:
-            raise dg.Failure(f"could not fetch the PDF of {context.partition_key}: {error}") from error
-        fetched = True
-    ref = blob_store.put(data)
+def store_pdf(
+    key: str, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore, pdf_fetcher: PdfFetcher
+) -> StageOutcome | None:
+    doc = paper_document(paper_index, key, "metadata", "verdict")
+    if doc["verdict"].get("decision") != "accept":
+        return None
+    try:
+        data, ref, fetched = fetch_pdf_once(key, doc, blob_store, pdf_fetcher)
+    except PdfUnavailable as error:
+        paper_index.update(key, pdf={"ref": "", "readable": False, "problem": str(error), "page_count": 0})
+        return StageOutcome(
+            metadata={"problem": str(error), "url": doc["metadata"].get("pdf_url", "")},
+            checks=[CheckOutcome("readable_pdf", False, str(error), {"problem": str(error)})],
+        )
     inspection = inspect_pdf(data)
     paper_index.update(
-        context.partition_key,
+        key,
         pdf={
             "ref": ref,
             "size": len(data),
@@ -112,7 +145,7 @@ def raw_pdf(
             "pdf_title": inspection.pdf_title,
         },
     )
-    yield dg.MaterializeResult(
+    return StageOutcome(
         metadata={
             "blob": ref,
             "path": dg.MetadataValue.path(str(blob_store.local_path(ref))),
@@ -120,46 +153,30 @@ def raw_pdf(
             "page_count": inspection.page_count,
             "fetched": fetched,
             "readable": inspection.readable,
-        }
-    )
-    yield dg.AssetCheckResult(
-        check_name="readable_pdf",
-        passed=inspection.readable,
-        metadata={"problem": inspection.problem or "none", "bytes": len(data)},
-        description=inspection.problem or "readable PDF",
+        },
+        checks=[
+            CheckOutcome(
+                "readable_pdf",
+                inspection.readable,
+                inspection.problem or "readable PDF",
+                {"problem": inspection.problem or "none", "bytes": len(data)},
+            )
+        ],
     )
 
 
-@dg.asset(
-    partitions_def=papers_partitions,
-    group_name=GROUP,
-    deps=[raw_pdf],
-    kinds={"python"},
-    check_specs=[
-        paper_check("has_text", "paper_text", "The PDF yields enough text to judge and read (not image-only).")
-    ],
-)
-def paper_text(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore):
-    """Per-page text of the PDF, indexed for full-text search; fills in title/abstract the source lacked."""
-    key = context.partition_key
+def extract_text(key: str, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore) -> StageOutcome:
     doc = paper_document(paper_index, key, "metadata", "pdf")
     if not doc["pdf"]["readable"]:
         raise dg.Failure(f"{key} has no readable PDF: {doc['pdf']['problem']}")
-    data = blob_store.get(doc["pdf"]["ref"])
-    pages = extract_pages(data)
+    pages = extract_pages(blob_store.get(doc["pdf"]["ref"]))
     problem = text_problem(pages)
     text_ref = blob_store.put(json.dumps({"pages": pages}).encode())
-
     metadata = doc["metadata"]
-    if not metadata["title"]:
-        metadata["title"] = choose_title(doc["pdf"]["pdf_title"], first_page_title(data)) or key
-    if not metadata["abstract"]:
-        metadata["abstract"] = find_abstract(pages)
     full_text = "\n".join(pages)
     paper_index.index_text(key, metadata["title"], metadata["abstract"], full_text)
     paper_index.update(
         key,
-        metadata=metadata,
         text={
             "ref": text_ref,
             "pages": len(pages),
@@ -168,18 +185,80 @@ def paper_text(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex,
             "problem": problem,
         },
     )
-    yield dg.MaterializeResult(
+    return StageOutcome(
         metadata={
             "title": metadata["title"],
             "page_count": len(pages),
             "words": len(full_text.split()),
-            "abstract": dg.MetadataValue.md(metadata["abstract"][:1500] or "_none found_"),
             "blob": text_ref,
-        }
+        },
+        checks=[
+            CheckOutcome(
+                "has_text",
+                not problem,
+                problem or "text extracted",
+                {"chars": len(full_text), "problem": problem or "none"},
+            )
+        ],
     )
-    yield dg.AssetCheckResult(
-        check_name="has_text",
-        passed=not problem,
-        metadata={"chars": len(full_text), "problem": problem or "none"},
-        description=problem or "text extracted",
+
+
+@dg.asset(
+    partitions_def=papers_partitions,
+    group_name=GROUP,
+    kinds={"python"},
+    check_specs=[
+        paper_check(
+            "has_title_and_abstract",
+            "paper_metadata",
+            "A title and an abstract to judge the paper by (from the listing, the paper's page or its PDF).",
+        )
+    ],
+)
+def paper_metadata(
+    context: dg.AssetExecutionContext,
+    paper_index: SqlitePaperIndex,
+    paper_sources: PaperSources,
+    pdf_fetcher: PdfFetcher,
+    blob_store: LocalBlobStore,
+):
+    """Title, authors, abstract, venue, decision and links of one paper, from its listing and source page."""
+    yield from asset_events(
+        describe_paper(context.partition_key, paper_index, paper_sources, pdf_fetcher, blob_store, context.log)
     )
+
+
+@dg.asset(
+    partitions_def=papers_partitions,
+    group_name=GROUP,
+    deps=["verdict"],
+    kinds={"pdf"},
+    output_required=False,
+    check_specs=[
+        paper_check("readable_pdf", "raw_pdf", "The PDF could be had and is a PDF that opens, unencrypted, with pages.")
+    ],
+)
+def raw_pdf(
+    context: dg.AssetExecutionContext,
+    paper_index: SqlitePaperIndex,
+    blob_store: LocalBlobStore,
+    pdf_fetcher: PdfFetcher,
+):
+    """The accepted paper's PDF in the content-addressed blob store (fetched once, never again).
+    Rejected papers stop before this: nothing is downloaded for them."""
+    outcome = store_pdf(context.partition_key, paper_index, blob_store, pdf_fetcher)
+    if outcome is None:
+        context.log.info(f"{context.partition_key} was rejected by the judge: the lifecycle stops at verdict")
+    yield from asset_events(outcome)
+
+
+@dg.asset(
+    partitions_def=papers_partitions,
+    group_name=GROUP,
+    deps=[raw_pdf],
+    kinds={"python"},
+    check_specs=[paper_check("has_text", "paper_text", "The PDF yields enough text to read (not image-only).")],
+)
+def paper_text(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore):
+    """Per-page text of the PDF, indexed for full-text search."""
+    yield from asset_events(extract_text(context.partition_key, paper_index, blob_store))

@@ -3,9 +3,11 @@
 import math
 
 import dagster as dg
+import numpy as np
 
-from annapurna_assets.ingest import paper_document, paper_text
+from annapurna_assets.ingest import paper_document, paper_metadata
 from annapurna_assets.partitions import paper_check, papers_partitions
+from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
 from annapurna_resources import Judge, MiniLMEmbedder, SqlitePaperIndex
 
 NEIGHBOURS = 5
@@ -29,18 +31,17 @@ def verdict_problems(verdict: dict) -> list[str]:
     return problems
 
 
-@dg.asset(
-    partitions_def=papers_partitions,
-    group_name="judge",
-    deps=[paper_text],
-    kinds={"python"},
-    check_specs=[paper_check("well_formed", "verdict", "A real accept/reject decision with scores and reasons.")],
-)
-def verdict(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, embedder: MiniLMEmbedder, judge: Judge):
-    """Relevance to the research interests and novelty against the nearest indexed papers."""
-    key = context.partition_key
-    metadata = paper_document(paper_index, key, "metadata", "text")["metadata"]
-    vector = embedder.embed_one(f"{metadata['title']}. {metadata['abstract']}")
+def judge_paper(
+    key: str,
+    paper_index: SqlitePaperIndex,
+    embedder: MiniLMEmbedder,
+    judge: Judge,
+    vector: np.ndarray | None = None,
+) -> StageOutcome:
+    """`vector` is the paper's embedding when the caller embedded a whole batch at once."""
+    metadata = paper_document(paper_index, key, "metadata")["metadata"]
+    if vector is None:
+        vector = embedder.embed_one(paper_embedding_text(metadata))
     neighbours = paper_index.nearest(vector, k=NEIGHBOURS, exclude={key})
     decision = judge.judge(metadata["title"], metadata["abstract"], neighbours)
     paper_index.set_vector(key, vector)
@@ -50,7 +51,7 @@ def verdict(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, em
     neighbour_rows = "\n".join(
         f"| {n['similarity']:.2f} | {n['title'][:90]} | `{n['key']}` |" for n in decision.get("neighbours", [])
     )
-    yield dg.MaterializeResult(
+    return StageOutcome(
         metadata={
             "title": metadata["title"],
             "decision": decision.get("decision", "?"),
@@ -65,11 +66,30 @@ def verdict(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, em
                 else "_none indexed yet_"
             ),
             "cost_usd": float(decision.get("cost_usd", 0.0)),
-        }
+        },
+        checks=[
+            CheckOutcome(
+                "well_formed",
+                not problems,
+                "; ".join(problems) or f"{decision['decision']} (relevance {decision['relevance']:.2f})",
+                {"problems": "; ".join(problems) or "none", "decision": str(decision.get("decision"))},
+            )
+        ],
     )
-    yield dg.AssetCheckResult(
-        check_name="well_formed",
-        passed=not problems,
-        metadata={"problems": "; ".join(problems) or "none", "decision": str(decision.get("decision"))},
-        description="; ".join(problems) or f"{decision['decision']} (relevance {decision['relevance']:.2f})",
-    )
+
+
+def paper_embedding_text(metadata: dict) -> str:
+    return f"{metadata['title']}. {metadata['abstract']}"
+
+
+@dg.asset(
+    partitions_def=papers_partitions,
+    group_name="judge",
+    deps=[paper_metadata],
+    kinds={"python"},
+    check_specs=[paper_check("well_formed", "verdict", "A real accept/reject decision with scores and reasons.")],
+)
+def verdict(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, embedder: MiniLMEmbedder, judge: Judge):
+    """Relevance to the research interests and novelty against the nearest indexed papers, from the title and
+    abstract (before any PDF is downloaded)."""
+    yield from asset_events(judge_paper(context.partition_key, paper_index, embedder, judge))

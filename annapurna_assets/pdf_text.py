@@ -107,3 +107,23 @@ def _clean(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = re.sub(r"(?<=[a-z])-(?:\n| )(?=[a-z])|(?<=[A-Z])- (?=[A-Z])", "", text)
     return re.sub(r"\s+", " ", text).strip().rstrip("∗*†").strip()
+
+
+@dataclass(frozen=True)
+class PdfHeading:
+    title: str
+    abstract: str
+    problem: str
+
+
+def read_heading(data: bytes) -> PdfHeading:
+    """The title and abstract a PDF states on its first pages, or the reason it cannot be read."""
+    inspection = inspect_pdf(data)
+    if not inspection.readable:
+        return PdfHeading("", "", inspection.problem)
+    with pymupdf.open(stream=data, filetype="pdf") as doc:
+        pages = [doc.load_page(n).get_text("text") for n in range(min(3, doc.page_count))]
+    problem = text_problem(pages)
+    if problem:
+        return PdfHeading(_clean(inspection.pdf_title), "", problem)
+    return PdfHeading(choose_title(inspection.pdf_title, first_page_title(data)), find_abstract(pages), "")

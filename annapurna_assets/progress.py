@@ -6,8 +6,11 @@ from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from annapurna_assets.partitions import papers_partitions
 from annapurna_resources import SqlitePaperIndex
 
-BATCH_JOB = "trn1_batch_job"
+TRN1_BATCH = ("trn1_batch_job", "run_trn1_batch")
+LIFECYCLE_BATCH = ("lifecycle_batch_job", "run_paper_lifecycle")
+LIFECYCLE_JOB = "paper_lifecycle_job"
 STAGE_ASSETS = {
+    "metadata": "paper_metadata",
     "pdf": "raw_pdf",
     "text": "paper_text",
     "judged": "verdict",
@@ -22,20 +25,24 @@ def materialized(instance: dg.DagsterInstance, asset: str) -> set[str]:
     return set(instance.get_materialized_partitions(dg.AssetKey(asset)))
 
 
-def in_flight_papers(instance: dg.DagsterInstance) -> set[str]:
-    """Papers in batch runs that are queued or running."""
-    runs = instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB, statuses=list(IN_PROGRESS_RUN_STATUSES)))
+def in_flight_papers(instance: dg.DagsterInstance, batch: tuple[str, str] = LIFECYCLE_BATCH) -> set[str]:
+    """Papers in queued or running runs: batch runs of `batch` (job, op), and for the lifecycle also single-paper
+    runs of the asset job."""
+    job, op = batch
     keys: set[str] = set()
-    for run in runs:
-        config = run.run_config.get("ops", {}).get("run_trn1_batch", {}).get("config", {})
-        keys.update(config.get("paper_keys", []))
+    for run in instance.get_runs(dg.RunsFilter(job_name=job, statuses=list(IN_PROGRESS_RUN_STATUSES))):
+        keys.update(run.run_config.get("ops", {}).get(op, {}).get("config", {}).get("paper_keys", []))
+    if batch == LIFECYCLE_BATCH:
+        for run in instance.get_runs(dg.RunsFilter(job_name=LIFECYCLE_JOB, statuses=list(IN_PROGRESS_RUN_STATUSES))):
+            if run.tags.get("dagster/partition"):
+                keys.add(run.tags["dagster/partition"])
     return keys
 
 
 def pending_execution(instance: dg.DagsterInstance, paper_index: SqlitePaperIndex) -> dict[str, float]:
     """Papers whose code meets the contract and has not run (nor is running): key -> when the code was made."""
     waiting = materialized(instance, "generated_code") - materialized(instance, "trn_run_result")
-    waiting -= in_flight_papers(instance)
+    waiting -= in_flight_papers(instance, TRN1_BATCH)
     docs = paper_index.get_many(waiting)
     return {
         key: doc["code"].get("generated_at", 0.0) for key, doc in docs.items() if doc.get("code", {}).get("contract_ok")
@@ -50,6 +57,7 @@ def stage_counts(instance: dg.DagsterInstance, paper_index: SqlitePaperIndex) ->
     run_ok = [docs.get(k, {}).get("run", {}).get("ok") for k in done["executed"]]
     return {
         "discovered": len(keys),
+        "described": len(done["metadata"]),
         "pdf": len(done["pdf"]),
         "text": len(done["text"]),
         "judged": len(done["judged"]),

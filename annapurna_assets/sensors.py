@@ -1,42 +1,77 @@
-"""Sensors: new PDFs in the watched folder start the lifecycle; pending code is batched onto trn1."""
+"""Sensors: new PDFs in the watched folder are registered; registered papers run their lifecycle in batches;
+pending code is batched onto trn1."""
 
+import hashlib
 import json
 import time
 
 import dagster as dg
 
+from annapurna_assets.lifecycle import BATCH_JOB, lifecycle_run_config
 from annapurna_assets.partitions import local_paper_key, papers_partitions
-from annapurna_assets.progress import pending_execution
+from annapurna_assets.progress import in_flight_papers, materialized, pending_execution
 from annapurna_resources import LocalFolderSource, SqlitePaperIndex, Trn1Launcher
 
 LIFECYCLE_JOB = "paper_lifecycle_job"
 
 
-@dg.sensor(job_name=LIFECYCLE_JOB, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def local_folder_sensor(
-    context: dg.SensorEvaluationContext, paper_source: LocalFolderSource, paper_index: SqlitePaperIndex
+    context: dg.SensorEvaluationContext, paper_folder: LocalFolderSource, paper_index: SqlitePaperIndex
 ) -> dg.SensorResult:
-    """Registers each new PDF of the watched folder as a `papers` partition and runs its lifecycle.
+    """Registers each new PDF of the watched folder as a `papers` partition (`paper_lifecycle_sensor` runs it).
 
     Papers are named by content hash, so a file added twice (or under another name) is one paper.
     """
     known = json.loads(context.cursor) if context.cursor else {}
-    found, scanned = paper_source.scan(known)
+    found, scanned = paper_folder.scan(known)
     existing = set(context.instance.get_dynamic_partitions(papers_partitions.name))
-    new_keys: list[str] = []
+    new: dict[str, dict] = {}
     for paper in found:
         key = local_paper_key(paper.sha256)
-        if key in existing or key in new_keys:
-            continue
-        paper_index.register(key, paper.source_record())
-        new_keys.append(key)
-    if new_keys:
-        context.log.info(f"{len(new_keys)} new paper(s) in {paper_source.folder_path}: {', '.join(new_keys)}")
+        if key not in existing and key not in new:
+            new[key] = paper.source_record()
+    paper_index.register_many(list(new.items()))
+    if new:
+        context.log.info(f"{len(new)} new paper(s) in {paper_folder.folder_path}: {', '.join(new)}")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=key, partition_key=key) for key in new_keys],
-        dynamic_partitions_requests=[papers_partitions.build_add_request(new_keys)] if new_keys else [],
+        dynamic_partitions_requests=[papers_partitions.build_add_request(list(new))] if new else [],
         cursor=json.dumps(scanned),
     )
+
+
+def papers_to_start(instance: dg.DagsterInstance, after: str | None) -> list[str]:
+    """Registered papers (after the `after` key, in registration order) with no metadata yet and no run in flight."""
+    keys = instance.get_dynamic_partitions(papers_partitions.name)
+    if after in keys:
+        keys = keys[keys.index(after) + 1 :]
+    if not keys:
+        return []
+    started = materialized(instance, "paper_metadata") | in_flight_papers(instance)
+    return [key for key in keys if key not in started]
+
+
+def lifecycle_run_request(paper_keys: list[str], through: str = "generated_code") -> dg.RunRequest:
+    digest = hashlib.sha1("\n".join(paper_keys).encode()).hexdigest()[:12]
+    return dg.RunRequest(
+        run_key=f"lifecycle-{digest}",
+        run_config=lifecycle_run_config(paper_keys, through),
+        tags={"annapurna/paper_count": str(len(paper_keys)), "annapurna/first_paper": paper_keys[0]},
+    )
+
+
+def build_paper_lifecycle_sensor(batch_size: int) -> dg.SensorDefinition:
+    @dg.sensor(job_name=BATCH_JOB, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+    def paper_lifecycle_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        """Runs the lifecycle of newly registered papers (from listings or the folder), `batch_size` per run."""
+        keys = papers_to_start(context.instance, context.cursor)
+        if not keys:
+            return dg.SkipReason("no newly registered papers")
+        batches = [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
+        context.log.info(f"{len(keys)} new paper(s) in {len(batches)} lifecycle run(s)")
+        return dg.SensorResult(run_requests=[lifecycle_run_request(b) for b in batches], cursor=keys[-1])
+
+    return paper_lifecycle_sensor
 
 
 def plan_batch(pending: dict[str, float], batch_size: int, max_wait_s: float, now: float) -> list[str]:

@@ -2,26 +2,39 @@
 
 Every resource here has an embedded default that needs no network and no key; later backends
 (S3, OpenSearch, Claude, remote trn1 hosts, Slack) implement the same methods.
+
+Names are imported on first use, so a command that needs one resource (`annapurna status` needs only the
+index) does not pay for importing every client library.
 """
 
-from annapurna_resources.blob_store import LocalBlobStore
-from annapurna_resources.code_generator import CodeGenerator, OfflineCodeGenerator
-from annapurna_resources.embeddings import MiniLMEmbedder
-from annapurna_resources.judge import Judge, OfflineJudge
-from annapurna_resources.notifier import LogNotifier
-from annapurna_resources.paper_index import SqlitePaperIndex
-from annapurna_resources.paper_source import LocalFolderSource
-from annapurna_resources.trn1_launcher import Trn1Launcher
+import importlib
 
-__all__ = [
-    "CodeGenerator",
-    "Judge",
-    "LocalBlobStore",
-    "LocalFolderSource",
-    "LogNotifier",
-    "MiniLMEmbedder",
-    "OfflineCodeGenerator",
-    "OfflineJudge",
-    "SqlitePaperIndex",
-    "Trn1Launcher",
-]
+_MODULES = {
+    "ArxivSource": "arxiv_source",
+    "CodeGenerator": "code_generator",
+    "Judge": "judge",
+    "LocalBlobStore": "blob_store",
+    "LocalFolderSource": "local_folder",
+    "LogNotifier": "notifier",
+    "MiniLMEmbedder": "embeddings",
+    "MlsysProceedingsSource": "proceedings_source",
+    "NeuripsProceedingsSource": "proceedings_source",
+    "OfflineCodeGenerator": "code_generator",
+    "OfflineJudge": "judge",
+    "OpenReviewSource": "openreview_source",
+    "PaperSources": "paper_sources",
+    "PdfFetcher": "pdf_fetcher",
+    "PmlrSource": "proceedings_source",
+    "SqlitePaperIndex": "paper_index",
+    "Trn1Launcher": "trn1_launcher",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str):
+    if name not in _MODULES:
+        raise AttributeError(f"module 'annapurna_resources' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"annapurna_resources.{_MODULES[name]}"), name)
+    globals()[name] = value
+    return value

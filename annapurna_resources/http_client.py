@@ -2,10 +2,12 @@
 429/5xx honouring Retry-After, a size cap, and errors that say what went wrong."""
 
 import email.utils
+import fcntl
 import random
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
@@ -51,7 +53,8 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 @dataclass
 class PoliteHttpClient:
     """`host_intervals` maps a host to the minimum seconds between two requests to it (others use
-    `default_interval_s`). One client is shared by the threads of a process, so pacing holds across them."""
+    `default_interval_s`). Pacing holds across the threads of a process, and across processes (concurrent Dagster
+    runs) when `pacing_dir` is set: the last request time per host is kept there under a file lock."""
 
     host_intervals: dict[str, float] = field(default_factory=dict)
     default_interval_s: float = 1.0
@@ -61,6 +64,7 @@ class PoliteHttpClient:
     timeout_s: float = 30.0
     max_bytes: int = 50 * 1024 * 1024
     user_agent: str = USER_AGENT
+    pacing_dir: str = ""
     sleep: object = time.sleep  # replaced in tests that check the waits
     _last_request: dict[str, float] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -73,12 +77,25 @@ class PoliteHttpClient:
         return self.default_interval_s
 
     def _wait_turn(self, host: str) -> None:
+        interval = self.interval_for(host)
         with self._lock:
-            interval = self.interval_for(host)
-            wait = self._last_request.get(host, 0.0) + interval - time.monotonic()
-            if wait > 0:
-                self.sleep(wait)
-            self._last_request[host] = time.monotonic()
+            if not self.pacing_dir:
+                wait = self._last_request.get(host, 0.0) + interval - time.monotonic()
+                if wait > 0:
+                    self.sleep(wait)
+                self._last_request[host] = time.monotonic()
+                return
+            Path(self.pacing_dir).mkdir(parents=True, exist_ok=True)
+            with open(Path(self.pacing_dir) / (host or "unknown"), "a+") as stamp:
+                fcntl.flock(stamp, fcntl.LOCK_EX)
+                stamp.seek(0)
+                last = float(stamp.read().strip() or 0.0)
+                wait = last + interval - time.time()
+                if wait > 0:
+                    self.sleep(wait)
+                stamp.seek(0)
+                stamp.truncate()
+                stamp.write(repr(time.time()))
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with full jitter; a server's Retry-After wins when it asks for longer."""

@@ -82,6 +82,17 @@ class SqlitePaperIndex(dg.ConfigurableResource):
             )
             return cursor.rowcount == 1
 
+    def register_many(self, records: list[tuple[str, dict]]) -> int:
+        """`register` for many papers in one transaction; returns how many were new."""
+        now = time.time()
+        with self._connect() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO papers(key, doc, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                [(key, json.dumps({"source": source}), now, now) for key, source in records],
+            )
+            return db.total_changes - before
+
     def update(self, key: str, **sections: object) -> dict:
         """Replace the given sections of the paper's document (creating it if needed); returns the document."""
         now = time.time()

@@ -49,6 +49,7 @@ def test_real_papers_and_bad_files_in_one_folder(instance, tmp_path, monkeypatch
 
     docs = index.all_documents()
     by_file = {doc["source"]["file_name"]: (key, doc) for key, doc in docs.items()}
+    metadata_checks = check_outcomes(instance, "has_title_and_abstract", "paper_metadata")
     pdf_checks = check_outcomes(instance, "readable_pdf", "raw_pdf")
     text_checks = check_outcomes(instance, "has_text", "paper_text")
     for name, expected in [
@@ -56,16 +57,16 @@ def test_real_papers_and_bad_files_in_one_folder(instance, tmp_path, monkeypatch
         ("saved_page.pdf", "HTML page"),
         ("encrypted.pdf", "encrypted"),
         ("corrupt.pdf", "PDF"),
+        (bad["image_only"].name, "image-only"),
     ]:
         key, doc = by_file[name]
-        passed, description = pdf_checks[key]
+        passed, description = metadata_checks[key]
         assert not passed and expected in description, (name, description)
-        assert "text" not in doc and "verdict" not in doc
-    key, _ = by_file[bad["image_only"].name]
-    assert text_checks[key][0] is False and "image-only" in text_checks[key][1]
+        assert doc["metadata"]["title"] == name.removesuffix(".pdf") and "verdict" not in doc
 
     for name in REAL:
         key, doc = by_file[name]
+        assert metadata_checks[key][0] and doc["metadata"]["title_from"] == "pdf"
         assert pdf_checks[key] == (True, "readable PDF") and text_checks[key][0]
         verdict = doc["verdict"]
         assert verdict["decision"] == "accept", (name, verdict["reasons"])
@@ -85,8 +86,9 @@ def test_real_papers_and_bad_files_in_one_folder(instance, tmp_path, monkeypatch
     counts = stage_counts(instance, index)
     assert counts == {
         "discovered": 8,
-        "pdf": 8,
-        "text": 4,
+        "described": 8,
+        "pdf": 3,
+        "text": 3,
         "judged": 3,
         "accepted": 3,
         "rejected": 0,

@@ -65,9 +65,35 @@ def test_folder_sensor_registers_each_file_once_by_content(instance, tmp_path, m
     result = evaluate(local_folder_sensor, instance, defs)
     keys = sorted(result.dynamic_partitions_requests[0].partition_keys)
     assert len(keys) == 2 and all(k.startswith("local-") for k in keys)
-    assert sorted(r.partition_key for r in result.run_requests) == keys
+    assert not result.run_requests  # paper_lifecycle_sensor starts them
     instance.add_dynamic_partitions("papers", keys)
 
     again = evaluate(local_folder_sensor, instance, defs)
-    assert again.run_requests == [] and again.dynamic_partitions_requests == []
+    assert again.dynamic_partitions_requests == []
     assert defs.resources["paper_index"].get(keys[0])["source"]["source"] == "local"
+
+    lifecycle = defs.get_sensor_def("paper_lifecycle_sensor")
+    [request] = evaluate(lifecycle, instance, defs).run_requests
+    assert request.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"] == keys
+
+
+def test_lifecycle_sensor_batches_new_papers_and_skips_started_ones(instance, monkeypatch):
+    monkeypatch.setenv("ANNAPURNA_LIFECYCLE_BATCH_SIZE", "4")
+    defs = build_definitions()
+    keys = [f"iclr-2025-paper-{i:02d}" for i in range(10)]
+    instance.add_dynamic_partitions("papers", keys)
+    instance.report_runless_asset_event(dg.AssetMaterialization("paper_metadata", partition=keys[0]))
+    lifecycle = defs.get_sensor_def("paper_lifecycle_sensor")
+    result = evaluate(lifecycle, instance, defs)
+    batches = [r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"] for r in result.run_requests]
+    assert batches == [keys[1:5], keys[5:9], keys[9:]] and result.cursor == keys[-1]
+
+    # Runs in flight hold their papers; a later tick (from the cursor) sees only papers registered since.
+    job = defs.resolve_job_def("lifecycle_batch_job")
+    for request in result.run_requests:
+        instance.create_run_for_job(job, run_config=request.run_config, status=DagsterRunStatus.STARTED)
+    assert isinstance(evaluate(lifecycle, instance, defs), dg.SkipReason)
+    instance.add_dynamic_partitions("papers", ["arxiv-2501-00001"])
+    with dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=result.cursor) as context:
+        [request] = lifecycle(context).run_requests
+    assert request.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"] == ["arxiv-2501-00001"]

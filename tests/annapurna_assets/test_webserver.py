@@ -70,6 +70,10 @@ def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home)
             time.sleep(1)
         assert data and data["assetNodes"], "the webserver never served the asset graph"
         nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
+        listing = nodes.pop("conference_listing")
+        assert listing["partitionDefinition"]["type"] == "STATIC"
+        assert {"iclr-2017", "iclr-2025", "icml-2024", "neurips-2023", "mlsys-2024"} <= set(listing["partitionKeys"])
+        assert nodes.pop("arxiv_listing")["partitionDefinition"]["type"] == "TIME_WINDOW"
         assert set(nodes) == {
             "paper_metadata",
             "raw_pdf",
@@ -85,8 +89,9 @@ def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home)
             assert sorted(node["partitionKeys"]) == ["arxiv-2106-09685", "local-0123456789abcdef"]
         checks = {name: [c["name"] for c in n["assetChecksOrError"]["checks"]] for name, n in nodes.items()}
         assert checks["raw_pdf"] == ["readable_pdf"] and checks["trn_run_result"] == ["run_succeeded"]
+        assert checks["paper_metadata"] == ["has_title_and_abstract"]
         sensors = {s["name"] for s in data["sensorsOrError"]["results"]}
-        assert sensors == {"local_folder_sensor", "trn1_batch_sensor"}
+        assert sensors == {"local_folder_sensor", "paper_lifecycle_sensor", "trn1_batch_sensor"}
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # dagster dev ignores SIGTERM from a non-interactive parent
         process.wait(timeout=30)

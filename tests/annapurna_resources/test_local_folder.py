@@ -18,7 +18,9 @@ def test_scan_hashes_reads_metadata_and_reports_bad_json(tmp_path):
     assert len(by_name["a.pdf"].sha256) == 64
     again, _ = source.scan(cache)
     assert [p.sha256 for p in again] == [p.sha256 for p in found]
-    assert source.fetch_pdf(by_name["a.pdf"].source_record())[:4] == b"%PDF"
+    record = by_name["a.pdf"].source_record()
+    assert record["paper"]["title"] == "Alpha" and record["paper"]["authors"] == ["A. Author"]
+    assert record["pdf_uri"].startswith("file://") and record["pdf_ref"] == f"blob://{by_name['a.pdf'].sha256}"
 
 
 def test_missing_folder_is_empty(tmp_path):

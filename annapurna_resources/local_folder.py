@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from annapurna_resources.home import state_path
+from annapurna_resources.listed_paper import ListedPaper
 
 METADATA_FIELDS = ("title", "authors", "abstract", "arxiv_id", "venue", "year", "url", "keywords")
 
@@ -20,14 +21,33 @@ class FoundPaper:
     metadata: dict = field(default_factory=dict)
     metadata_error: str = ""
 
+    def listed_paper(self) -> ListedPaper:
+        given = self.metadata
+        authors = given.get("authors", [])
+        return ListedPaper(
+            source="local",
+            source_id=self.sha256,
+            title=str(given.get("title", "")),
+            authors=[str(a) for a in authors] if isinstance(authors, list) else [str(authors)],
+            abstract=str(given.get("abstract", "")),
+            venue=str(given.get("venue", "")),
+            year=given.get("year") if isinstance(given.get("year"), int) else None,
+            keywords=[str(k) for k in given.get("keywords", [])] if isinstance(given.get("keywords"), list) else [],
+            arxiv_id=str(given.get("arxiv_id", "")),
+            forum_url=str(given.get("url", "")),
+            pdf_url=self.path.resolve().as_uri(),
+        )
+
     def source_record(self) -> dict:
         record = {
             "source": "local",
             "source_id": self.sha256,
+            "listing": "folder",
             "pdf_uri": self.path.resolve().as_uri(),
+            "pdf_ref": f"blob://{self.sha256}",
             "file_name": self.path.name,
             "size": self.size,
-            "provided_metadata": self.metadata,
+            "paper": self.listed_paper().to_dict(),
         }
         if self.metadata_error:
             record["metadata_error"] = self.metadata_error
@@ -68,16 +88,6 @@ class LocalFolderSource(dg.ConfigurableResource):
             metadata, error = _read_metadata(path.with_suffix(".json"))
             found.append(FoundPaper(path, digest, stat.st_size, metadata, error))
         return found, seen
-
-    def fetch_pdf(self, source_record: dict) -> bytes:
-        """The PDF bytes of a paper this source registered."""
-        uri = source_record["pdf_uri"]
-        if not uri.startswith("file://"):
-            raise ValueError(f"the local-folder source cannot fetch {uri!r}")
-        path = Path(uri.removeprefix("file://"))
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is no longer in the watched folder")
-        return path.read_bytes()
 
 
 def _file_sha256(path: Path) -> str:

@@ -1,0 +1,326 @@
+"""Cross-source deduplication: the arXiv, OpenReview and proceedings listings of one paper become one paper.
+
+`DuplicateFinder` holds the registered papers and answers, for a newly listed paper, which registered paper it is
+another version of. The rules, strongest first (thresholds tuned with `benchmarks/dedup.py` on real listings):
+
+1. "id": the two share an id of the same source (`ids`, or the arXiv id without its version suffix).
+2. "title": identical normalised titles, and the author lists agree (overlap >= `title_min_author_overlap`) or one
+   side lists no authors. Two different papers with the same title by disjoint authors stay apart.
+3. "title+authors": near titles (a word added or dropped, "Towards" dropped, a plural, punctuation) with word
+   Jaccard >= `near_title_jaccard` and author overlap >= `near_title_min_author_overlap`. Candidates come from an
+   inverted index of the query's rarer title words, so no paper is compared with the whole registry.
+4. "embedding+authors": farther titles (subtitle changed or added: containment of the shorter word set in the longer
+   >= `candidate_min_containment`) whose authors agree and whose title+abstract embeddings have cosine >=
+   `min_cosine_with_abstract` (`min_cosine_title_only` when one side has no abstract). Only these few ambiguous
+   candidates are embedded, and only when an `embed` function is given.
+5. "embedding": as 4, when one side lists no authors; needs the stricter `min_cosine_without_authors`.
+
+Author overlap is what keeps apart different papers with near titles ("Improved Denoising Diffusion Probabilistic
+Models" and "Denoising Diffusion Probabilistic Models"); the embedding is what keeps apart a follow-up by the same
+authors ("X" and "X 2: Faster") from a retitled version.
+"""
+
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+
+from annapurna_resources.listed_paper import ListedPaper
+
+STOPWORDS = frozenset(
+    "a an and are as at be by can do does for from how in into is it its of on or our the their to toward towards "
+    "via we what when where which why with".split()
+)
+ANONYMOUS_AUTHORS = frozenset({"anonymous", "anonymous authors", "anonymous author"})
+PLACEHOLDER_TITLES = frozenset({"", "withdrawn", "withdraw", "untitled", "tba", "tbd"})
+NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
+
+_LATEX_ACCENT = re.compile(r"\\[^a-zA-Z\s]")  # \" \' \` \^ \~ \= \.
+_LATEX_LETTER = re.compile(r"\\(i|j|o|O|l|L|ss|aa|AA|ae|AE|oe|OE)(?![a-zA-Z])")  # dotless i, ø, ł, ß, å
+_LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+\*?")  # \emph, \textbf, \c: the name goes, its {argument} stays
+_NAME_PARTICLE = re.compile(r"^[a-z]")  # "van der Maaten, Laurens", "de Freitas, Nando"
+_UMLAUT_TRANSLITERATION = re.compile(r"(?<=[aou])e")  # "Rocktaeschel" meets "Rocktäschel"
+_NON_WORD = re.compile(r"[^\w]+|_")
+_ARXIV_VERSION = re.compile(r"v\d+$")
+
+
+@dataclass(frozen=True)
+class Match:
+    """`key` of the registered paper; `reason` is the rule that fired; `score` is that rule's evidence: 1.0 for an
+    id, the author overlap for an identical title, the title Jaccard for a near title, the cosine for an embedding."""
+
+    key: str
+    reason: str
+    score: float
+
+
+def _plain(text: str) -> str:
+    """Casefolded text without accents and LaTeX markup; punctuation left in place."""
+    if "\\" in text:
+        text = _LATEX_COMMAND.sub("", _LATEX_LETTER.sub(r"\1", _LATEX_ACCENT.sub("", text)))
+    text = text.replace("$", " ").replace("{", "").replace("}", "")
+    if not text.isascii():
+        text = "".join(char for char in unicodedata.normalize("NFKD", text) if not unicodedata.combining(char))
+    return text.casefold()
+
+
+def normalise_title(title: str) -> str:
+    """Casefold, strip accents and LaTeX ($, \\emph{}, braces), punctuation -> space, collapse whitespace."""
+    return " ".join(_NON_WORD.sub(" ", _plain(title)).split())
+
+
+def title_words(title: str) -> frozenset[str]:
+    """The content words of a title, plurals folded ("networks" -> "network"), stopwords dropped."""
+    words = set()
+    for word in normalise_title(title).split():
+        if word in STOPWORDS:
+            continue
+        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+        words.add(word)
+    return frozenset(words)
+
+
+def _name_keys(name: str) -> frozenset[str]:
+    """Keys under which two spellings of one author meet: "surname initial", and the order-free set of name words
+    (so "Zhang Yan" meets "Yan Zhang"). `name` is plain text, "First Middle Last" or "Last, First"."""
+    family, _, given = _UMLAUT_TRANSLITERATION.sub("", name).partition(",")
+    family_words = [word for word in _NON_WORD.sub(" ", family).split() if word not in NAME_SUFFIXES]
+    given_words = _NON_WORD.sub(" ", given).split()
+    if not given_words and len(family_words) > 1:  # "First Middle Last"
+        given_words, family_words = family_words[:-1], family_words[-1:]
+    if not family_words:
+        return frozenset()
+    initial = given_words[0][0] if given_words else ""
+    keys = {f"{family_words[-1]} {initial}"}
+    if given_words:
+        keys.add(" ".join(sorted(given_words + family_words)))
+    return frozenset(keys)
+
+
+def _split_names(entry: str) -> list[str]:
+    """One author-list entry as plain names: listings sometimes join several ("A B and C D", "A B, C D"), while
+    "Last, First" is one name (a comma list is told apart by two multi-word sides not starting with "van", "de"...)."""
+    names = []
+    for part in re.split(r";|\band\b", _plain(entry)):
+        before, comma, after = part.partition(",")
+        if comma and len(before.split()) > 1 and len(after.split()) > 1 and not _NAME_PARTICLE.match(entry.strip()):
+            names.extend(part.split(","))
+        else:
+            names.append(part)
+    return [name.strip() for name in names if name.strip() and name.strip() not in ANONYMOUS_AUTHORS]
+
+
+def _author_names(authors: list[str]) -> list[frozenset[str]]:
+    return [keys for entry in authors for name in _split_names(entry) if (keys := _name_keys(name))]
+
+
+def _overlap(names_a: list[frozenset[str]], names_b: list[frozenset[str]]) -> float:
+    if not names_a or not names_b:
+        return 0.0
+    shorter, longer = sorted((names_a, names_b), key=len)
+    longer_keys = frozenset().union(*longer)
+    return sum(1 for keys in shorter if keys & longer_keys) / len(shorter)
+
+
+def author_overlap(a: list[str], b: list[str]) -> float:
+    """Share of the shorter author list found in the other, in any order and either name format; 0.0 when one
+    list is empty (or only "Anonymous")."""
+    return _overlap(_author_names(a), _author_names(b))
+
+
+def _paper_ids(paper: ListedPaper) -> set[tuple[str, str]]:
+    ids = {(source, source_id.strip()) for source, source_id in paper.ids.items() if source_id and source_id.strip()}
+    ids.add((paper.source, paper.source_id.strip()))
+    if paper.arxiv_id:
+        ids.add(("arxiv", paper.arxiv_id))
+    return {
+        (source, _ARXIV_VERSION.sub("", source_id.removeprefix("arXiv:")) if source == "arxiv" else source_id)
+        for source, source_id in ids
+        if source_id
+    }
+
+
+@dataclass(frozen=True)
+class _Registered:
+    key: str
+    paper: ListedPaper
+    ids: frozenset[tuple[str, str]]
+    title: str
+    words: frozenset[str]
+    numbers: frozenset[str]  # title words with a digit: "Part 3.1" vs "Part 3.2" are two papers
+    authors: list[frozenset[str]]
+
+    @classmethod
+    def of(cls, key: str, paper: ListedPaper) -> "_Registered":
+        words = title_words(paper.title)
+        numbers = frozenset(word for word in words if any(char.isdigit() for char in word))
+        ids = frozenset(_paper_ids(paper))
+        return cls(key, paper, ids, normalise_title(paper.title), words, numbers, _author_names(paper.authors))
+
+
+class DuplicateFinder:
+    """Finds the already-registered paper a newly listed one is a version of."""
+
+    def __init__(
+        self,
+        embed: Callable[[list[str]], np.ndarray] | None = None,
+        *,
+        title_min_author_overlap: float = 0.3,
+        near_title_jaccard: float = 0.75,
+        near_title_min_author_overlap: float = 0.5,
+        candidate_min_containment: float = 0.5,
+        min_cosine_with_abstract: float = 0.85,
+        min_cosine_title_only: float = 0.9,
+        min_cosine_without_authors: float = 0.95,
+        max_word_frequency: int = 100,
+        min_blocking_words: int = 2,
+        max_embedded_candidates: int = 5,
+    ) -> None:
+        self.embed = embed
+        self.title_min_author_overlap = title_min_author_overlap
+        self.near_title_jaccard = near_title_jaccard
+        self.near_title_min_author_overlap = near_title_min_author_overlap
+        self.candidate_min_containment = candidate_min_containment
+        self.min_cosine_with_abstract = min_cosine_with_abstract
+        self.min_cosine_title_only = min_cosine_title_only
+        self.min_cosine_without_authors = min_cosine_without_authors
+        self.max_word_frequency = max_word_frequency
+        self.min_blocking_words = min_blocking_words
+        self.max_embedded_candidates = max_embedded_candidates
+        self._papers: dict[str, _Registered] = {}
+        self._key_by_id: dict[tuple[str, str], str] = {}
+        self._keys_by_title: dict[str, set[str]] = defaultdict(set)
+        self._keys_by_word: dict[str, set[str]] = defaultdict(set)
+        self._embeddings: dict[tuple[str, bool], np.ndarray] = {}
+        self.embedded_texts = 0  # how many texts went to `embed`, to check it stays a small fraction
+
+    def __len__(self) -> int:
+        return len(self._papers)
+
+    def add(self, key: str, paper: ListedPaper) -> None:
+        """Index a registered paper; adding a key again replaces it (e.g. after its `ids` grew in a merge)."""
+        if key in self._papers:
+            self._remove(key)
+        registered = _Registered.of(key, paper)
+        self._papers[key] = registered
+        for paper_id in registered.ids:
+            self._key_by_id.setdefault(paper_id, key)
+        self._keys_by_title[registered.title].add(key)
+        for word in registered.words:
+            self._keys_by_word[word].add(key)
+
+    def _remove(self, key: str) -> None:
+        registered = self._papers.pop(key)
+        for paper_id in registered.ids:
+            if self._key_by_id.get(paper_id) == key:
+                del self._key_by_id[paper_id]
+        self._keys_by_title[registered.title].discard(key)
+        for word in registered.words:
+            self._keys_by_word[word].discard(key)
+        self._embeddings = {cached: vector for cached, vector in self._embeddings.items() if cached[0] != key}
+
+    def find(self, paper: ListedPaper) -> Match | None:
+        """The registered paper `paper` is a version of, or None."""
+        query = _Registered.of("", paper)
+        for paper_id in query.ids:
+            if paper_id in self._key_by_id:
+                return Match(self._key_by_id[paper_id], "id", 1.0)
+        return self._same_title(query) or self._near_title(query)
+
+    def _same_title(self, query: _Registered) -> Match | None:
+        best = None
+        if query.title in PLACEHOLDER_TITLES:
+            return None
+        for key in self._keys_by_title.get(query.title, ()):
+            candidate = self._papers[key]
+            if not query.authors or not candidate.authors:
+                overlap = 1.0
+            else:
+                overlap = _overlap(query.authors, candidate.authors)
+            if overlap >= self.title_min_author_overlap and (best is None or overlap > best.score):
+                best = Match(key, "title", overlap)
+        return best
+
+    def _candidates(self, query: _Registered) -> Iterator[tuple[_Registered, int]]:
+        """Registered papers sharing a rarer title word with the query (the rarest one when every word is common)
+        and at least `candidate_min_containment` of the shorter title's words, with the number of shared words."""
+        frequencies = sorted(
+            (len(self._keys_by_word[word]), word) for word in query.words if word in self._keys_by_word
+        )
+        rare = [
+            word
+            for rank, (frequency, word) in enumerate(frequencies)
+            if 0 < frequency <= self.max_word_frequency or (0 < frequency and rank < self.min_blocking_words)
+        ]
+        common = query.words.difference(rare)
+        shared_rare = Counter(chain.from_iterable(self._keys_by_word[word] for word in rare))
+        for key, shared in shared_rare.items():
+            candidate = self._papers[key]
+            if common:
+                shared += len(common & candidate.words)
+            if shared >= self.candidate_min_containment * min(len(query.words), len(candidate.words)):
+                yield candidate, shared
+
+    def _near_title(self, query: _Registered) -> Match | None:
+        if query.title in PLACEHOLDER_TITLES:
+            return None
+        sure: list[Match] = []
+        ambiguous: list[tuple[float, str, bool]] = []  # (containment, key, authors known on both sides)
+        for candidate, shared in self._candidates(query):
+            key = candidate.key
+            containment = shared / min(len(query.words), len(candidate.words))
+            if query.numbers - candidate.numbers and candidate.numbers - query.numbers:
+                continue
+            authors_known = bool(query.authors and candidate.authors)
+            if authors_known and _overlap(query.authors, candidate.authors) < self.near_title_min_author_overlap:
+                continue
+            jaccard = shared / len(query.words | candidate.words)
+            if authors_known and jaccard >= self.near_title_jaccard and query.numbers == candidate.numbers:
+                sure.append(Match(key, "title+authors", jaccard))
+            elif authors_known or (query.paper.abstract.strip() and candidate.paper.abstract.strip()):
+                ambiguous.append((containment, key, authors_known))
+        if sure:
+            return max(sure, key=lambda match: match.score)
+        if not ambiguous or self.embed is None:
+            return None
+        ambiguous = sorted(ambiguous, reverse=True)[: self.max_embedded_candidates]
+        return self._confirm_by_embedding(query, ambiguous)
+
+    def _confirm_by_embedding(self, query: _Registered, ambiguous: list[tuple[float, str, bool]]) -> Match | None:
+        """Embeds the query once per text kind (title+abstract, title only) and the uncached candidates, in one call."""
+        pairs = []  # (candidate, authors known on both sides, text kind)
+        for _, key, with_authors in ambiguous:
+            candidate = self._papers[key]
+            pairs.append(
+                (candidate, with_authors, bool(query.paper.abstract.strip() and candidate.paper.abstract.strip()))
+            )
+        query_kinds = sorted({with_abstract for _, _, with_abstract in pairs})
+        missing = sorted({(candidate.key, kind) for candidate, _, kind in pairs} - self._embeddings.keys())
+        texts = [_embedding_text(query.paper, kind) for kind in query_kinds]
+        texts += [_embedding_text(self._papers[key].paper, kind) for key, kind in missing]
+        vectors = np.asarray(self.embed(texts), dtype=np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        self.embedded_texts += len(texts)
+        query_vectors = dict(zip(query_kinds, vectors))
+        self._embeddings.update(zip(missing, vectors[len(query_kinds) :]))
+        best = None
+        for candidate, with_authors, with_abstract in pairs:
+            cosine = float(query_vectors[with_abstract] @ self._embeddings[(candidate.key, with_abstract)])
+            if not with_authors:
+                threshold = self.min_cosine_without_authors
+            elif with_abstract:
+                threshold = self.min_cosine_with_abstract
+            else:
+                threshold = self.min_cosine_title_only
+            if cosine >= threshold and (best is None or cosine > best.score):
+                best = Match(candidate.key, "embedding+authors" if with_authors else "embedding", cosine)
+        return best
+
+
+def _embedding_text(paper: ListedPaper, with_abstract: bool) -> str:
+    return f"{paper.title}. {paper.abstract.strip()}" if with_abstract else paper.title
