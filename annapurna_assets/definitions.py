@@ -72,6 +72,7 @@ def build_paper_sources() -> PaperSources:
             categories=[c.strip() for c in categories.split(",") if c.strip()] or arxiv_defaults.categories,
             query=_env("ANNAPURNA_ARXIV_QUERY", ""),
             delay_seconds=float(_env("ANNAPURNA_ARXIV_DELAY_S", "3")),
+            max_results=int(_env("ANNAPURNA_ARXIV_MAX_PER_DAY", str(arxiv_defaults.max_results))),
         ),
     )
 
