@@ -1,6 +1,7 @@
 """The `annapurna` command: demo, status, show, search, ui."""
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -19,7 +20,9 @@ def _instance():
 
     for category in (dg.PreviewWarning, dg.BetaWarning):
         warnings.filterwarnings("ignore", category=category)
-    return dg.DagsterInstance.get()
+    instance = dg.DagsterInstance.get()
+    gc.freeze()  # Dagster's large module graph lives until exit: not scanning it there saves ~0.4 s per command
+    return instance
 
 
 def _paper_index():

@@ -43,7 +43,7 @@ def judge_paper(
     if vector is None:
         vector = embedder.embed_one(paper_embedding_text(metadata))
     neighbours = paper_index.nearest(vector, k=NEIGHBOURS, exclude={key})
-    decision = judge.judge(metadata["title"], metadata["abstract"], neighbours)
+    decision = judge.judge(metadata["title"], metadata["abstract"], neighbours, paper_vector=vector)
     paper_index.set_vector(key, vector)
     paper_index.update(key, verdict=decision)
     problems = verdict_problems(decision)

@@ -102,8 +102,7 @@ def register_papers(
             continue
         key = paper_key(paper, taken)
         taken.add(key)
-        existing[key] = paper
-        finder.add(key, paper)
+        existing[key] = paper  # not added to the finder: a listing names each of its papers once
         new_records.append(
             (
                 key,

@@ -10,6 +10,7 @@ import hashlib
 
 import dagster as dg
 import numpy as np
+from pydantic import PrivateAttr
 
 from annapurna_resources.embeddings import MiniLMEmbedder
 from annapurna_resources.paper_index import Neighbour
@@ -33,7 +34,10 @@ def interests_from_profile(profile: str) -> list[str]:
 class Judge(dg.ConfigurableResource):
     """What every judge offers the `verdict` asset."""
 
-    def judge(self, title: str, abstract: str, neighbours: list[Neighbour]) -> dict:
+    def judge(
+        self, title: str, abstract: str, neighbours: list[Neighbour], paper_vector: np.ndarray | None = None
+    ) -> dict:
+        """`paper_vector` is the MiniLM embedding of "title. abstract" when the caller has it already."""
         raise NotImplementedError
 
 
@@ -48,6 +52,7 @@ class OfflineJudge(Judge):
     research_interests: str = DEFAULT_RESEARCH_INTERESTS
     relevance_threshold: float = 0.34
     duplicate_threshold: float = 0.95
+    _interests_embedded: tuple[list[str], np.ndarray] | None = PrivateAttr(default=None)
 
     @property
     def name(self) -> str:
@@ -56,12 +61,20 @@ class OfflineJudge(Judge):
     def prompt_version(self) -> str:
         return hashlib.sha256(self.research_interests.encode()).hexdigest()[:12]
 
-    def judge(self, title: str, abstract: str, neighbours: list[Neighbour]) -> dict:
+    def _interest_vectors(self, interests: list[str]) -> np.ndarray:
+        if self._interests_embedded is None or self._interests_embedded[0] != interests:
+            self._interests_embedded = (interests, self.embedder.embed(interests))
+        return self._interests_embedded[1]
+
+    def judge(
+        self, title: str, abstract: str, neighbours: list[Neighbour], paper_vector: np.ndarray | None = None
+    ) -> dict:
         interests = interests_from_profile(self.research_interests)
         if not interests:
             raise ValueError("the research-interests profile is empty: nothing to judge against")
-        vectors = self.embedder.embed([f"{title}. {abstract}", *interests])
-        similarities = vectors[1:] @ vectors[0]
+        if paper_vector is None:
+            paper_vector = self.embedder.embed_one(f"{title}. {abstract}")
+        similarities = self._interest_vectors(interests) @ paper_vector
         best = int(np.argmax(similarities))
         relevance = float(similarities[best])
         relevant = relevance >= self.relevance_threshold

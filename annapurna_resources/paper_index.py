@@ -52,6 +52,7 @@ class SqlitePaperIndex(dg.ConfigurableResource):
 
     path: str = ""
     _path: Path = PrivateAttr()
+    _vectors: "_VectorCache" = PrivateAttr(default_factory=lambda: _VectorCache())
 
     def model_post_init(self, __context) -> None:
         self._path = state_path(self.path, "index.sqlite")
@@ -63,6 +64,7 @@ class SqlitePaperIndex(dg.ConfigurableResource):
     def _connect(self):
         db = sqlite3.connect(self._path, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable at checkpoints, never corrupt
         db.execute("PRAGMA busy_timeout=30000")
         try:
             with db:
@@ -157,26 +159,55 @@ class SqlitePaperIndex(dg.ConfigurableResource):
     def set_vector(self, key: str, vector: np.ndarray) -> None:
         blob = np.asarray(vector, dtype=np.float32).tobytes()
         with self._connect() as db:
-            db.execute(
-                "INSERT INTO vectors(key, vector) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET vector = excluded.vector",
-                (key, blob),
-            )
+            db.execute("INSERT OR REPLACE INTO vectors(key, vector) VALUES (?, ?)", (key, blob))
 
     def nearest(self, vector: np.ndarray, k: int = 5, exclude: Iterable[str] = ()) -> list[Neighbour]:
         """The k indexed papers most similar (cosine) to `vector`, leaving out `exclude`."""
-        excluded = set(exclude)
         with self._connect() as db:
-            rows = [(key, blob) for key, blob in db.execute("SELECT key, vector FROM vectors") if key not in excluded]
-        if not rows:
+            keys, matrix = self._vectors.refresh(db)
+        if not keys:
             return []
-        matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32).reshape(len(rows), -1)
         query = np.asarray(vector, dtype=np.float32)
         sims = matrix @ query / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(query) + 1e-12)
-        order = np.argsort(-sims)[:k]
-        keys = [rows[i][0] for i in order]
-        docs = self.get_many(keys)
+        excluded = set(exclude)
+        order = [i for i in np.argsort(-sims)[: k + len(excluded)] if keys[i] not in excluded][:k]
+        docs = self.get_many(keys[i] for i in order)
         return [
-            Neighbour(key, docs.get(key, {}).get("metadata", {}).get("title", ""), float(sims[i]))
-            for key, i in zip(keys, order)
+            Neighbour(keys[i], docs.get(keys[i], {}).get("metadata", {}).get("title", ""), float(sims[i]))
+            for i in order
         ]
+
+
+class _VectorCache:
+    """The vectors table in memory, topped up with the rows added since the last look (a replaced vector is a
+    new row), so judging the n-th paper does not read all n-1 vectors again."""
+
+    def __init__(self):
+        self.last_rowid = 0
+        self.position: dict[str, int] = {}
+        self.keys: list[str] = []
+        self.buffer = np.zeros((0, 0), dtype=np.float32)  # grows by doubling; rows [:len(keys)] are in use
+
+    def refresh(self, db) -> tuple[list[str], np.ndarray]:
+        if db.execute("SELECT count(*) FROM vectors").fetchone()[0] < len(self.keys):
+            self.__init__()  # rows were deleted: start over
+        new = db.execute(
+            "SELECT rowid, key, vector FROM vectors WHERE rowid > ? ORDER BY rowid", (self.last_rowid,)
+        ).fetchall()
+        for rowid, key, blob in new:
+            vector = np.frombuffer(blob, dtype=np.float32)
+            if key not in self.position:
+                self._grow(len(self.keys) + 1, vector.size)
+                self.position[key] = len(self.keys)
+                self.keys.append(key)
+            self.buffer[self.position[key]] = vector
+            self.last_rowid = rowid
+        return self.keys, self.buffer[: len(self.keys)]
+
+    def _grow(self, rows: int, width: int) -> None:
+        if rows <= self.buffer.shape[0]:
+            return
+        bigger = np.zeros((max(rows, 2 * self.buffer.shape[0], 64), width), dtype=np.float32)
+        if self.keys:
+            bigger[: len(self.keys)] = self.buffer[: len(self.keys)]
+        self.buffer = bigger

@@ -1,0 +1,77 @@
+"""Registering all 11,672 ICLR 2025 submissions as `papers` partitions, and what that does to the sensor and status.
+
+The real ICLR 2025 listing (titles, authors and decisions from ../shared/data) is served as OpenReview API v2
+notes by the loopback fake; `conference_listing[iclr-2025]` lists and registers every submission (all decisions
+kept) on a fresh instance. Then one tick of `paper_lifecycle_sensor` (the per-paper sensor, with no cursor: its
+worst case, looking at every registered paper) and `annapurna status` (a fresh process, as a user runs it).
+Prints one final JSON line. Usage: .venv/bin/python benchmarks/partitions.py
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["ANNAPURNA_HOME"] = home
+        from annapurna_assets.settings import ensure_dagster_home
+
+        ensure_dagster_home()
+        import dagster as dg
+
+        from annapurna_assets.definitions import build_definitions
+        from annapurna_assets.listings import conference_listing
+        from annapurna_resources.listed_paper import DECISIONS
+        from tests.fakes.openreview_api import iclr2025_notes, serve_openreview
+
+        notes = iclr2025_notes()
+        with serve_openreview(notes) as server, dg.DagsterInstance.get() as instance:
+            os.environ["ANNAPURNA_OPENREVIEW_URL"] = server.url
+            defs = build_definitions()
+            started = time.perf_counter()
+            dg.materialize(
+                [conference_listing],
+                partition_key="iclr-2025",
+                instance=instance,
+                resources=defs.resources,
+                run_config={"ops": {"conference_listing": {"config": {"decisions": list(DECISIONS)}}}},
+            )
+            register_seconds = time.perf_counter() - started
+            partitions = len(instance.get_dynamic_partitions("papers"))
+
+            sensor = defs.get_sensor_def("paper_lifecycle_sensor")
+            started = time.perf_counter()
+            with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
+                result = sensor(context)
+            sensor_tick_seconds = time.perf_counter() - started
+            requested = sum(len(r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"]) for r in result.run_requests)
+
+        annapurna = Path(sys.executable).with_name("annapurna")
+        started = time.perf_counter()
+        status = subprocess.run([str(annapurna), "status", "--json"], capture_output=True, text=True, check=True)
+        status_seconds = time.perf_counter() - started
+
+    print(f"listed {len(notes)} notes; sensor asked for {len(result.run_requests)} runs covering {requested} papers")
+    print(f"status: {status.stdout.strip()}")
+    print(
+        json.dumps(
+            {
+                "partitions": partitions,
+                "register_seconds": round(register_seconds, 2),
+                "sensor_tick_seconds": round(sensor_tick_seconds, 2),
+                "status_seconds": round(status_seconds, 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
