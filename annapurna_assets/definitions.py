@@ -60,6 +60,7 @@ def build_paper_sources() -> PaperSources:
         openreview=OpenReviewSource(
             base_url=_url("ANNAPURNA_OPENREVIEW_URL", "https://api2.openreview.net"),
             base_url_v1=_url("ANNAPURNA_OPENREVIEW_V1_URL", "https://api.openreview.net"),
+            site_url=_url("ANNAPURNA_OPENREVIEW_SITE_URL", "https://openreview.net"),
             username=_secret("OPENREVIEW_USERNAME"),
             password=_secret("OPENREVIEW_PASSWORD"),
         ),

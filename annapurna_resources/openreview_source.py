@@ -47,6 +47,7 @@ class OpenReviewSource(dg.ConfigurableResource):
 
     base_url: str = "https://api2.openreview.net"
     base_url_v1: str = "https://api.openreview.net"
+    site_url: str = OPENREVIEW_SITE  # forum pages and PDFs
     username: str = ""
     password: str = ""
 
@@ -72,7 +73,7 @@ class OpenReviewSource(dg.ConfigurableResource):
         notes = self._call(
             f"listing {invitation} from {self.base_url}", lambda: client.get_all_notes(invitation=invitation)
         )
-        papers = [_paper_from_v2_note(note, venue, year, venue_id) for note in notes]
+        papers = [_paper_from_v2_note(note, venue, year, venue_id, self.site_url) for note in notes]
         return _report(f"{venue} {year} (API v2, {invitation})", len(notes), papers)
 
     def _list_iclr_api_v1(self, year: int) -> list[ListedPaper]:
@@ -91,7 +92,7 @@ class OpenReviewSource(dg.ConfigurableResource):
             )
         papers_by_forum: dict[str, ListedPaper | None] = {}
         for note in notes:  # withdrawn and desk-rejected come first: their decision wins over a leftover blind note
-            papers_by_forum.setdefault(note.forum or note.id, _paper_from_v1_note(note, year))
+            papers_by_forum.setdefault(note.forum or note.id, _paper_from_v1_note(note, year, self.site_url))
         return _report(f"iclr {year} (API v1, {', '.join(invitations)})", len(notes), list(papers_by_forum.values()))
 
     def _connect(self, client_class: type[T], base_url: str) -> T:
@@ -162,7 +163,7 @@ def _report(what: str, note_count: int, papers: list[ListedPaper | None]) -> lis
     return listed
 
 
-def _paper_from_v2_note(note, venue: str, year: int, venue_id: str) -> ListedPaper | None:
+def _paper_from_v2_note(note, venue: str, year: int, venue_id: str, site: str) -> ListedPaper | None:
     content = note.content if isinstance(note.content, dict) else {}
 
     def value(field: str, default):
@@ -186,8 +187,8 @@ def _paper_from_v2_note(note, venue: str, year: int, venue_id: str) -> ListedPap
             track=value("venue", ""),
             keywords=list(value("keywords", [])),
             primary_area=value("primary_area", ""),
-            forum_url=f"{OPENREVIEW_SITE}/forum?id={forum_id}",
-            pdf_url=_pdf_url(value("pdf", ""), forum_id),
+            forum_url=f"{site}/forum?id={forum_id}",
+            pdf_url=_pdf_url(value("pdf", ""), forum_id, site),
             ids={"openreview": forum_id},
         )
     except (TypeError, AttributeError):
@@ -202,7 +203,7 @@ def decision_from_venue_fields(venueid: str, venue_words: str, venue_id: str) ->
     return V2_DECISION_BY_VENUEID_SUFFIX.get(venueid.removeprefix(f"{venue_id}/"), "unknown")
 
 
-def _paper_from_v1_note(note, year: int) -> ListedPaper | None:
+def _paper_from_v1_note(note, year: int, site: str) -> ListedPaper | None:
     content = note.content if isinstance(note.content, dict) else {}
     title = content.get("title")
     if not isinstance(title, str) or not title.strip():
@@ -226,8 +227,8 @@ def _paper_from_v1_note(note, year: int) -> ListedPaper | None:
             track=content.get("venue") or decision_words,
             keywords=list(content.get("keywords") or []),
             primary_area=content.get("primary_area") or "",
-            forum_url=f"{OPENREVIEW_SITE}/forum?id={forum_id}",
-            pdf_url=_pdf_url(content.get("pdf") or "", forum_id),
+            forum_url=f"{site}/forum?id={forum_id}",
+            pdf_url=_pdf_url(content.get("pdf") or "", forum_id, site),
             ids={"openreview": forum_id},
         )
     except (TypeError, AttributeError):
@@ -266,9 +267,9 @@ def decision_from_v1_words(words: str) -> str:
     return "accept" if words.startswith("accept") else "unknown"
 
 
-def _pdf_url(pdf: str, forum_id: str) -> str:
+def _pdf_url(pdf: str, forum_id: str, site: str) -> str:
     if isinstance(pdf, str) and pdf.startswith("/pdf"):
-        return f"{OPENREVIEW_SITE}{pdf}"
+        return f"{site}{pdf}"
     if isinstance(pdf, str) and pdf.startswith("http"):
         return pdf
-    return f"{OPENREVIEW_SITE}/pdf?id={forum_id}"
+    return f"{site}/pdf?id={forum_id}"

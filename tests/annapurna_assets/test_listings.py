@@ -8,11 +8,10 @@ from annapurna_assets.lifecycle import lifecycle_run_config
 from annapurna_assets.listings import arxiv_listing, conference_listing
 from annapurna_assets.registration import register_papers
 from annapurna_resources import PmlrSource
-from tests.fakes.arxiv_api import ArxivApiReplay, OaiPmhReplay, load_real_oai_records, requires_arxiv_data
-from tests.fakes.loopback import LoopbackServer
-from tests.fakes.openreview_api import ICML_2024_TSV, icml2024_notes, serve_openreview
 from tests.conftest import SHARED_DATA
-from tests.fakes.loopback import Reply
+from tests.fakes.arxiv_api import ArxivApiReplay, OaiPmhReplay, load_real_oai_records, requires_arxiv_data
+from tests.fakes.loopback import LoopbackServer, Reply
+from tests.fakes.openreview_api import ICML_2024_TSV, icml2024_notes, serve_openreview
 from tests.fixtures.proceedings.pmlr_site import PmlrSite, load_posts_volume
 
 PMLR_V235_POSTS = SHARED_DATA / "listings" / "pmlr_v235_icml2024"

@@ -11,6 +11,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import dagster as dg
+import pytest
+
+from tests.fakes.openreview_api import ICLR_2025_CSV, ICML_2024_TSV, iclr2025_notes, icml2024_notes, serve_openreview
+
+requires_listings = pytest.mark.skipif(
+    not (ICML_2024_TSV.is_file() and ICLR_2025_CSV.is_file()), reason="needs the real listings in ../shared/data"
+)
+
 QUERY = """
 {
   assetNodes {
@@ -32,43 +41,58 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def graphql(port: int, query: str) -> dict:
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
 
-def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home):
-    instance.add_dynamic_partitions("papers", ["local-0123456789abcdef", "arxiv-2106-09685"])
+def start_ui(annapurna_home: Path, **env) -> tuple[subprocess.Popen, int]:
     port = free_port()
     annapurna = Path(sys.executable).with_name("annapurna")
     process = subprocess.Popen(
         [str(annapurna), "ui", "--host", "127.0.0.1", "--port", str(port)],
         cwd=annapurna_home.parent,
-        env={**os.environ, "PATH": "/usr/bin:/bin"},  # no venv on PATH, as in `make`
+        env={**os.environ, "PATH": "/usr/bin:/bin", **env},  # no venv on PATH, as in `make`
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    return process, port
+
+
+def wait_for(what: str, probe, process: subprocess.Popen, timeout_s: float = 120):
+    """Polls `probe()` until it returns something truthy (and returns it), failing with the UI's stderr."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            value = probe()
+        except urllib.error.HTTPError as error:
+            raise AssertionError(error.read().decode()) from error
+        except OSError:
+            value = None  # not listening yet
+        if value:
+            return value
+        assert process.poll() is None, process.stderr.read().decode()[-3000:]
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop_ui(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)  # dagster dev ignores SIGTERM from a non-interactive parent
+    process.wait(timeout=30)
+
+
+def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home):
+    instance.add_dynamic_partitions("papers", ["local-0123456789abcdef", "arxiv-2106-09685"])
+    process, port = start_ui(annapurna_home)
     try:
-        deadline = time.time() + 120
-        data = None
-        while time.time() < deadline:
-            try:
-                data = graphql(port, QUERY)["data"]
-                if data["assetNodes"]:
-                    break
-            except urllib.error.HTTPError as error:
-                raise AssertionError(error.read().decode()) from error
-            except OSError:
-                pass  # not listening yet
-            assert process.poll() is None, process.stderr.read().decode()[-3000:]
-            time.sleep(1)
-        assert data and data["assetNodes"], "the webserver never served the asset graph"
+        data = wait_for("the asset graph", lambda: graphql(port, QUERY)["data"], process)
+        assert data["assetNodes"], "the webserver never served the asset graph"
         nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
         listing = nodes.pop("conference_listing")
         assert listing["partitionDefinition"]["type"] == "STATIC"
@@ -93,5 +117,58 @@ def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home)
         sensors = {s["name"] for s in data["sensorsOrError"]["results"]}
         assert sensors == {"local_folder_sensor", "paper_lifecycle_sensor", "trn1_batch_sensor"}
     finally:
-        os.killpg(process.pid, signal.SIGKILL)  # dagster dev ignores SIGTERM from a non-interactive parent
-        process.wait(timeout=30)
+        stop_ui(process)
+
+
+BACKFILL = """
+mutation Backfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+@requires_listings
+def test_a_ui_backfill_of_two_conference_years_registers_their_papers_and_starts_their_lifecycle(
+    instance, annapurna_home
+):
+    notes = icml2024_notes()[:12] + iclr2025_notes()[:40]
+    with serve_openreview(notes) as openreview:
+        process, port = start_ui(
+            annapurna_home,
+            ANNAPURNA_OPENREVIEW_URL=openreview.url,
+            ANNAPURNA_OPENREVIEW_SITE_URL=openreview.url,  # PDF links stay on loopback (the fake answers 404)
+            ANNAPURNA_LIFECYCLE_BATCH_SIZE="10",
+        )
+        try:
+            wait_for("the UI", lambda: graphql(port, "{ version }")["data"], process)
+            params = {
+                "partitionNames": ["icml-2024", "iclr-2025"],
+                "assetSelection": [{"path": ["conference_listing"]}],
+            }
+            launched = graphql(port, BACKFILL, {"params": params})["data"]["launchPartitionBackfill"]
+            assert launched["__typename"] == "LaunchBackfillSuccess", launched
+
+            accepted_iclr = [n for n in notes[12:] if n["content"]["venueid"]["value"] == "ICLR.cc/2025/Conference"]
+            expected = 12 + len(accepted_iclr)
+            keys = wait_for(
+                "both venue-years registered",
+                lambda: len(papers := instance.get_dynamic_partitions("papers")) == expected and papers,
+                process,
+                timeout_s=180,
+            )
+            assert {key[:9] for key in keys} == {"icml-2024", "iclr-2025"}
+            assert instance.get_materialized_partitions(dg.AssetKey("conference_listing")) == {"icml-2024", "iclr-2025"}
+            # Without another click, the daemon's paper_lifecycle_sensor starts their lifecycle runs.
+            runs = wait_for(
+                "lifecycle runs",
+                lambda: instance.get_runs(dg.RunsFilter(job_name="lifecycle_batch_job")),
+                process,
+                timeout_s=180,
+            )
+            assert sum(int(run.tags["annapurna/paper_count"]) for run in runs) <= expected
+        finally:
+            stop_ui(process)
