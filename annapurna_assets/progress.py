@@ -11,9 +11,9 @@ LIFECYCLE_BATCH = ("lifecycle_batch_job", "run_paper_lifecycle")
 LIFECYCLE_JOB = "paper_lifecycle_job"
 STAGE_ASSETS = {
     "metadata": "paper_metadata",
+    "judged": "verdict",
     "pdf": "raw_pdf",
     "text": "paper_text",
-    "judged": "verdict",
     "pages": "selected_pages",
     "code": "generated_code",
     "executed": "trn_run_result",
@@ -58,11 +58,11 @@ def stage_counts(instance: dg.DagsterInstance, paper_index: SqlitePaperIndex) ->
     return {
         "discovered": len(keys),
         "described": len(done["metadata"]),
-        "pdf": len(done["pdf"]),
-        "text": len(done["text"]),
         "judged": len(done["judged"]),
         "accepted": decisions.count("accept"),
         "rejected": decisions.count("reject"),
+        "pdf": len(done["pdf"]),
+        "text": len(done["text"]),
         "code": len(done["code"]),
         "pending_execution": len(pending_execution(instance, paper_index)),
         "executed_ok": run_ok.count(True),
