@@ -180,6 +180,7 @@ class DuplicateFinder:
         max_word_frequency: int = 100,
         min_blocking_words: int = 2,
         max_embedded_candidates: int = 5,
+        embedding_abstract_words: int = 1000,
     ) -> None:
         self.embed = embed
         self.title_min_author_overlap = title_min_author_overlap
@@ -192,6 +193,7 @@ class DuplicateFinder:
         self.max_word_frequency = max_word_frequency
         self.min_blocking_words = min_blocking_words
         self.max_embedded_candidates = max_embedded_candidates
+        self.embedding_abstract_words = embedding_abstract_words
         self._papers: dict[str, _Registered] = {}
         self._key_by_id: dict[tuple[str, str], str] = {}
         self._keys_by_title: dict[str, set[str]] = defaultdict(set)
@@ -301,8 +303,8 @@ class DuplicateFinder:
             )
         query_kinds = sorted({with_abstract for _, _, with_abstract in pairs})
         missing = sorted({(candidate.key, kind) for candidate, _, kind in pairs} - self._embeddings.keys())
-        texts = [_embedding_text(query.paper, kind) for kind in query_kinds]
-        texts += [_embedding_text(self._papers[key].paper, kind) for key, kind in missing]
+        texts = [self._embedding_text(query.paper, kind) for kind in query_kinds]
+        texts += [self._embedding_text(self._papers[key].paper, kind) for key, kind in missing]
         vectors = np.asarray(self.embed(texts), dtype=np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         self.embedded_texts += len(texts)
@@ -321,6 +323,7 @@ class DuplicateFinder:
                 best = Match(candidate.key, "embedding+authors" if with_authors else "embedding", cosine)
         return best
 
-
-def _embedding_text(paper: ListedPaper, with_abstract: bool) -> str:
-    return f"{paper.title}. {paper.abstract.strip()}" if with_abstract else paper.title
+    def _embedding_text(self, paper: ListedPaper, with_abstract: bool) -> str:
+        if not with_abstract:
+            return paper.title
+        return f"{paper.title}. {' '.join(paper.abstract.split()[: self.embedding_abstract_words])}"

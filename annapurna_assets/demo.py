@@ -69,7 +69,7 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
 def evaluate_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str):
     """A first tick of a sensor (no cursor: it looks at everything), with its partition requests applied."""
     with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
-        result = defs.get_sensor_def(name)(context)
+        result = defs.resolve_sensor_def(name)(context)
     if isinstance(result, dg.SensorResult):
         for request in result.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))

@@ -86,7 +86,11 @@ def register_papers(
     taken = set(instance.get_dynamic_partitions(papers_partitions.name)) | set(existing)
     registration = Registration()
     new_records: list[tuple[str, dict]] = []
+    listed_now: set[tuple[str, str]] = set()
     for paper in papers:
+        if (paper.source, paper.source_id) in listed_now:  # e.g. cross-listed in two harvested arXiv sets
+            continue
+        listed_now.add((paper.source, paper.source_id))
         match = finder.find(paper)
         if match is not None and _distinct_entries_of_one_source(existing.get(match.key), paper):
             match = None

@@ -57,11 +57,12 @@ class PaperSources(dg.ConfigurableResource):
 
     def harvest_arxiv(self, first_day: datetime.date, last_day: datetime.date) -> Iterator[ListedPaper]:
         """OAI-PMH harvest of the configured categories' archives over a window (for backfills of many days)."""
-        wanted = set(self.arxiv.categories)
+        wanted, seen = set(self.arxiv.categories), set()
         for set_spec in sorted({_oai_set(category) for category in wanted}):
             try:
                 for paper in self.arxiv.harvest(set_spec, first_day, last_day):
-                    if wanted & set(paper.categories):
+                    if wanted & set(paper.categories) and paper.source_id not in seen:
+                        seen.add(paper.source_id)
                         yield paper
             except ArxivUnavailable as error:
                 raise SourceUnavailable(f"arXiv OAI-PMH harvest of {set_spec} failed: {error}") from error

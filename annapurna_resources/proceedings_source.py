@@ -287,7 +287,7 @@ class MlsysProceedingsSource(_PaperFilesSite):
 
     base_url: str = "https://proceedings.mlsys.org"
     first_year: int = 2019
-    last_year: int = 2025
+    last_year: int = 2026
 
     source_name: ClassVar[str] = "mlsys"
     venue: ClassVar[str] = "mlsys"

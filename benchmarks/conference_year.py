@@ -49,7 +49,7 @@ def main() -> None:
             )
             listing_seconds = time.perf_counter() - started
             with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
-                requests = defs.get_sensor_def("paper_lifecycle_sensor")(context).run_requests
+                requests = defs.resolve_sensor_def("paper_lifecycle_sensor")(context).run_requests
             job = defs.resolve_job_def("lifecycle_batch_job")
             failed_runs = 0
             for request in requests:

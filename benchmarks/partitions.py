@@ -47,12 +47,14 @@ def main() -> None:
             register_seconds = time.perf_counter() - started
             partitions = len(instance.get_dynamic_partitions("papers"))
 
-            sensor = defs.get_sensor_def("paper_lifecycle_sensor")
+            sensor = defs.resolve_sensor_def("paper_lifecycle_sensor")
             started = time.perf_counter()
             with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
                 result = sensor(context)
             sensor_tick_seconds = time.perf_counter() - started
-            requested = sum(len(r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"]) for r in result.run_requests)
+            requested = sum(
+                len(r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"]) for r in result.run_requests
+            )
 
         annapurna = Path(sys.executable).with_name("annapurna")
         started = time.perf_counter()

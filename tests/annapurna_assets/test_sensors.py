@@ -72,7 +72,7 @@ def test_folder_sensor_registers_each_file_once_by_content(instance, tmp_path, m
     assert again.dynamic_partitions_requests == []
     assert defs.resources["paper_index"].get(keys[0])["source"]["source"] == "local"
 
-    lifecycle = defs.get_sensor_def("paper_lifecycle_sensor")
+    lifecycle = defs.resolve_sensor_def("paper_lifecycle_sensor")
     [request] = evaluate(lifecycle, instance, defs).run_requests
     assert request.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"] == keys
 
@@ -83,7 +83,7 @@ def test_lifecycle_sensor_batches_new_papers_and_skips_started_ones(instance, mo
     keys = [f"iclr-2025-paper-{i:02d}" for i in range(10)]
     instance.add_dynamic_partitions("papers", keys)
     instance.report_runless_asset_event(dg.AssetMaterialization("paper_metadata", partition=keys[0]))
-    lifecycle = defs.get_sensor_def("paper_lifecycle_sensor")
+    lifecycle = defs.resolve_sensor_def("paper_lifecycle_sensor")
     result = evaluate(lifecycle, instance, defs)
     batches = [r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"] for r in result.run_requests]
     assert batches == [keys[1:5], keys[5:9], keys[9:]] and result.cursor == keys[-1]
