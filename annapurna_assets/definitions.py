@@ -22,6 +22,7 @@ from annapurna_assets.sensors import (
 )
 from annapurna_resources import (
     ArxivSource,
+    ListingFileSource,
     LocalBlobStore,
     LocalFolderSource,
     LogNotifier,
@@ -56,7 +57,9 @@ def _url(name: str, default: str) -> str:
 def build_paper_sources() -> PaperSources:
     arxiv_defaults = ArxivSource()
     categories = _env("ANNAPURNA_ARXIV_CATEGORIES", "")
+    listing_files = dict(item.split("=", 1) for item in _env("ANNAPURNA_LISTING_FILES", "").split(";") if "=" in item)
     return PaperSources(
+        files=ListingFileSource(files={k.strip(): v.strip() for k, v in listing_files.items()}),
         openreview=OpenReviewSource(
             base_url=_url("ANNAPURNA_OPENREVIEW_URL", "https://api2.openreview.net"),
             base_url_v1=_url("ANNAPURNA_OPENREVIEW_V1_URL", "https://api.openreview.net"),

@@ -13,6 +13,7 @@ _MODULES = {
     "ArxivSource": "arxiv_source",
     "CodeGenerator": "code_generator",
     "Judge": "judge",
+    "ListingFileSource": "listing_files",
     "LocalBlobStore": "blob_store",
     "LocalFolderSource": "local_folder",
     "LogNotifier": "notifier",

@@ -1,7 +1,8 @@
 """Every paper source behind one interface: conference listings, arXiv days and windows, and per-paper details.
 
-Which site lists a venue-year is decided here (the first configured source that covers it, OpenReview
-first because it carries decisions, keywords and rejected papers), never in asset code.
+Which site lists a venue-year is decided here (the first configured source that covers it: a listing file
+configured for it, then OpenReview, which carries decisions, keywords and rejected papers, then the proceedings
+sites), never in asset code.
 """
 
 import datetime
@@ -11,6 +12,7 @@ import dagster as dg
 
 from annapurna_resources.arxiv_source import ArxivSource, ArxivUnavailable
 from annapurna_resources.listed_paper import ListedPaper
+from annapurna_resources.listing_files import ListingFileSource, ListingFileUnavailable
 from annapurna_resources.openreview_source import OpenReviewSource, OpenReviewUnavailable
 from annapurna_resources.proceedings_source import (
     MlsysProceedingsSource,
@@ -19,7 +21,7 @@ from annapurna_resources.proceedings_source import (
     ProceedingsUnavailable,
 )
 
-SOURCE_ERRORS = (OpenReviewUnavailable, ProceedingsUnavailable, ArxivUnavailable)
+SOURCE_ERRORS = (OpenReviewUnavailable, ProceedingsUnavailable, ArxivUnavailable, ListingFileUnavailable)
 
 
 class SourceUnavailable(Exception):
@@ -27,6 +29,7 @@ class SourceUnavailable(Exception):
 
 
 class PaperSources(dg.ConfigurableResource):
+    files: ListingFileSource
     openreview: OpenReviewSource
     pmlr: PmlrSource
     neurips: NeuripsProceedingsSource
@@ -34,7 +37,13 @@ class PaperSources(dg.ConfigurableResource):
     arxiv: ArxivSource
 
     def _conference_sources(self) -> dict[str, object]:
-        return {"openreview": self.openreview, "pmlr": self.pmlr, "neurips": self.neurips, "mlsys": self.mlsys}
+        return {
+            "listing file": self.files,
+            "openreview": self.openreview,
+            "pmlr": self.pmlr,
+            "neurips": self.neurips,
+            "mlsys": self.mlsys,
+        }
 
     def conference_source_name(self, venue: str, year: int) -> str | None:
         return next((n for n, s in self._conference_sources().items() if s.covers(venue, year)), None)

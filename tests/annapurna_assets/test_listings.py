@@ -168,3 +168,29 @@ def test_a_backfilled_window_of_days_is_one_oai_pmh_harvest(instance, monkeypatc
     assert (first.arg("from"), first.arg("until")) == ("2025-03-01", "2025-03-07")
     assert any(r.arg("resumptionToken") for r in server.requests)
     assert metadata["new_papers"].value == len(instance.get_dynamic_partitions("papers")) > 0
+
+
+NEURIPS_2023 = SHARED_DATA / "listings" / "neurips2023"
+
+
+@pytest.mark.skipif(not NEURIPS_2023.is_dir(), reason=f"needs {NEURIPS_2023} (../shared/data)")
+def test_a_listing_file_with_malformed_rows_loses_no_paper(instance, monkeypatch):
+    """The real NeurIPS 2023 dump has rows whose titles and abstracts held unquoted commas: they are put back
+    together around the forum link, so every paper of the dump is registered with its whole title."""
+    monkeypatch.setenv("ANNAPURNA_LISTING_FILES", f"neurips-2023={NEURIPS_2023}/*.csv")
+    defs = build_definitions()
+    result = materialize_listing(defs, instance, conference_listing, "neurips-2023")
+    metadata = result.asset_materializations_for_node("conference_listing")[0].metadata
+    assert metadata["source"].value == "listing file"
+    assert metadata["listed"].value == 48 + 264 + 1905  # every row of the three files
+    assert metadata["by_decision"].value == {"poster": 1905, "spotlight": 264, "oral": 48}
+    docs = defs.resources["paper_index"].all_documents()
+    titles = {doc["source"]["paper"]["title"] for doc in docs.values()}
+    assert "On the Variance, Admissibility, and Stability of Empirical Risk Minimization" in titles
+    assert "GLIME: General, Stable and Local LIME Explanation" in titles
+    repaired = next(d for d in docs.values() if d["source"]["paper"]["title"].startswith("Phase diagram of early"))
+    assert (
+        repaired["source"]["paper"]["abstract"].endswith('are increased."')
+        or "$d$" in repaired["source"]["paper"]["abstract"]
+    )
+    assert len(instance.get_dynamic_partitions("papers")) == metadata["new_papers"].value == 2217
