@@ -31,11 +31,9 @@ def paper_key(paper: ListedPaper, taken: set[str]) -> str:
     """`arxiv-2106-09685` for arXiv papers, `iclr-2025-<title slug>` for conference papers."""
     if paper.source == "arxiv":
         return arxiv_paper_key(paper.arxiv_id or paper.source_id)
-    title = (
-        slugify(paper.title)[:KEY_TITLE_CHARS].rsplit("-", 1)[0]
-        if len(slugify(paper.title)) > KEY_TITLE_CHARS
-        else slugify(paper.title)
-    )
+    title = slugify(paper.title)
+    if len(title) > KEY_TITLE_CHARS:
+        title = title[: KEY_TITLE_CHARS + 1].rsplit("-", 1)[0]  # cut at a word boundary
     key = "-".join(part for part in (paper.venue, str(paper.year or ""), title) if part)
     if key in taken:
         key = f"{key}-{slugify(paper.source_id)[:12]}"

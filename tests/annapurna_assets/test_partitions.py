@@ -14,3 +14,20 @@ def test_keys_are_slugs():
             arxiv_paper_key(bad)
     with pytest.raises(ValueError):
         local_paper_key("xyz")
+
+
+def test_listed_papers_get_readable_unique_slug_keys():
+    from annapurna_assets.registration import paper_key
+    from annapurna_resources.listed_paper import ListedPaper
+
+    long = ListedPaper(
+        "openreview",
+        "AbC_9-x",
+        "Position: A Roadmap to Pluralistic Alignment, and Why It Matters (Now)!",
+        venue="icml",
+        year=2024,
+    )
+    key = paper_key(long, taken=set())
+    assert key == "icml-2024-position-a-roadmap-to-pluralistic-alignment-and-why-it"
+    assert paper_key(long, taken={key}) == key + "-abc-9-x"
+    assert paper_key(ListedPaper("arxiv", "2106.09685", "LoRA", arxiv_id="2106.09685"), set()) == "arxiv-2106-09685"
