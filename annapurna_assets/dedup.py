@@ -17,15 +17,16 @@ another version of. Rules, strongest first; thresholds tuned with `benchmarks/de
 Titles whose numbers conflict ("Part 3.1" vs "Part 3.2", "Deep Voice 2" vs "Deep Voice 3") never merge by rules 3-5.
 Author overlap is what keeps apart different papers with near titles ("Improved Denoising Diffusion Probabilistic
 Models" and "Denoising Diffusion Probabilistic Models"); the embedding is what keeps apart a same-author follow-up
-from a retitled version: on real same-author pairs with near titles the follow-ups reached cosine 0.85 at most
-(the two PATE papers), while 92% of the retitled versions scored >= 0.88. Title-only embeddings separate poorly
-(same-author negatives reach 0.88), hence the stricter `min_cosine_title_only`.
+from a retitled version: in the benchmark, different papers by the same authors with near titles reached cosine
+0.851 at most (the two PATE papers), while 247 of 255 retitled versions scored >= 0.88. Title-only embeddings
+separate poorly (different papers reach 0.88, and few versions pass), hence the stricter `min_cosine_title_only`.
 
 Near-title candidates come from an inverted index of title words, looked up through the query's rarer words only,
 and the embedding is computed only for the few candidates that rules 1-3 leave ambiguous (at most
 `max_embedded_candidates` per query; registered papers' vectors are cached).
 """
 
+import functools
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -47,9 +48,13 @@ NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
 
 _LATEX_ACCENT = re.compile(r"\\[^a-zA-Z\s]")  # \" \' \` \^ \~ \= \.
 _LATEX_LETTER = re.compile(r"\\(i|j|o|O|l|L|ss|aa|AA|ae|AE|oe|OE)(?![a-zA-Z])")  # dotless i, ø, ł, ß, å
-_LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+\*?")  # \emph, \textbf, \c: the name goes, its {argument} stays
+_LATEX_ACCENT_COMMAND = re.compile(r"\\[a-zA-Z](?![a-zA-Z])")  # \c{c}, \v{s}: the letter in braces stays
+_LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+\*?")  # \emph, \textbf, \textasciicircum: the {argument} stays
 _NAME_PARTICLE = re.compile(r"^[a-z]")  # "van der Maaten, Laurens", "de Freitas, Nando"
 _UMLAUT_TRANSLITERATION = re.compile(r"(?<=[aou])e")  # "Rocktaeschel" meets "Rocktäschel"
+_UNDECOMPOSED_LETTERS = str.maketrans(
+    {"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "ı": "i", "đ": "d", "ß": "ss", "æ": "ae"}
+)
 _NON_WORD = re.compile(r"[^\w]+|_")
 _ARXIV_VERSION = re.compile(r"v\d+$")
 
@@ -67,10 +72,12 @@ class Match:
 def _plain(text: str) -> str:
     """Casefolded text without accents and LaTeX markup; punctuation left in place."""
     if "\\" in text:
-        text = _LATEX_COMMAND.sub("", _LATEX_LETTER.sub(r"\1", _LATEX_ACCENT.sub("", text)))
+        text = _LATEX_LETTER.sub(r"\1", _LATEX_ACCENT.sub("", text))
+        text = _LATEX_COMMAND.sub(" ", _LATEX_ACCENT_COMMAND.sub("", text))
     text = text.replace("$", " ").replace("{", "").replace("}", "")
     if not text.isascii():
-        text = "".join(char for char in unicodedata.normalize("NFKD", text) if not unicodedata.combining(char))
+        text = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED_LETTERS))
+        text = "".join(char for char in text if not unicodedata.combining(char))
     return text.casefold()
 
 
@@ -81,8 +88,12 @@ def normalise_title(title: str) -> str:
 
 def title_words(title: str) -> frozenset[str]:
     """The content words of a title, plurals folded ("networks" -> "network"), stopwords dropped."""
+    return _content_words(normalise_title(title))
+
+
+def _content_words(normalised_title: str) -> frozenset[str]:
     words = set()
-    for word in normalise_title(title).split():
+    for word in normalised_title.split():
         if word in STOPWORDS:
             continue
         if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
@@ -122,7 +133,12 @@ def _split_names(entry: str) -> list[str]:
 
 
 def _author_names(authors: list[str]) -> list[frozenset[str]]:
-    return [keys for entry in authors for name in _split_names(entry) if (keys := _name_keys(name))]
+    return [keys for entry in authors for keys in _entry_name_keys(entry)]
+
+
+@functools.lru_cache(maxsize=1 << 16)  # prolific authors come back in paper after paper
+def _entry_name_keys(entry: str) -> tuple[frozenset[str], ...]:
+    return tuple(keys for name in _split_names(entry) if (keys := _name_keys(name)))
 
 
 def _overlap(names_a: list[frozenset[str]], names_b: list[frozenset[str]]) -> float:
@@ -167,10 +183,10 @@ class _Registered:
 
     @classmethod
     def of(cls, key: str, paper: ListedPaper) -> "_Registered":
-        words = title_words(paper.title)
+        title = normalise_title(paper.title)
+        words = _content_words(title)
         numbers = frozenset(word for word in words if any(char.isdigit() for char in word))
-        ids = frozenset(_paper_ids(paper))
-        return cls(key, paper, ids, normalise_title(paper.title), words, numbers, _author_names(paper.authors))
+        return cls(key, paper, frozenset(_paper_ids(paper)), title, words, numbers, _author_names(paper.authors))
 
 
 class DuplicateFinder:
@@ -188,8 +204,7 @@ class DuplicateFinder:
         min_cosine_with_abstract: float = 0.88,
         min_cosine_title_only: float = 0.92,
         min_cosine_without_authors: float = 0.9,
-        max_word_frequency: int = 100,
-        min_blocking_words: int = 2,
+        max_word_frequency: int = 50,
         max_embedded_candidates: int = 5,
     ) -> None:
         self.embed = embed
@@ -202,7 +217,6 @@ class DuplicateFinder:
         self.min_cosine_title_only = min_cosine_title_only
         self.min_cosine_without_authors = min_cosine_without_authors
         self.max_word_frequency = max_word_frequency
-        self.min_blocking_words = min_blocking_words
         self.max_embedded_candidates = max_embedded_candidates
         self._papers: dict[str, _Registered] = {}
         self._key_by_id: dict[tuple[str, str], str] = {}
@@ -260,25 +274,34 @@ class DuplicateFinder:
                 best = Match(key, "title", overlap)
         return best
 
+    def _frequency(self, word: str) -> int:
+        return len(self._keys_by_word.get(word, ()))
+
     def _candidates(self, query: _Registered) -> Iterator[tuple[_Registered, int]]:
-        """Registered papers sharing one of the query's rarer title words (in at most `max_word_frequency` titles, and
-        the `min_blocking_words` rarest whatever their frequency) and at least `candidate_min_containment` of the
-        shorter title's words; with the number of words shared."""
-        frequencies = sorted((len(self._keys_by_word.get(word, ())), word) for word in query.words)
-        frequencies = [(frequency, word) for frequency, word in frequencies if frequency]
-        rare = [
-            word
-            for rank, (frequency, word) in enumerate(frequencies)
-            if frequency <= self.max_word_frequency or rank < self.min_blocking_words
-        ]
+        """Registered papers sharing one of the query's rarer title words and at least `candidate_min_containment` of
+        the shorter title's words; with the number of words shared. The rarer words are those in at most
+        `max_word_frequency` registered titles, and whatever their frequency the two rarest, and the rarest of the main
+        title and of the subtitle (so that a subtitle added to a title of common words still finds the title)."""
+        known = sorted((frequency, word) for word in query.words if (frequency := self._frequency(word)))
+        rare = {
+            word for rank, (frequency, word) in enumerate(known) if frequency <= self.max_word_frequency or rank < 2
+        }
+        main, _, subtitle = query.paper.title.partition(":")
+        for part in (main, subtitle):
+            if part_known := [word for word in title_words(part) if self._frequency(word)]:
+                rare.add(min(part_known, key=self._frequency))
         common = query.words.difference(rare)
         shared_rare = Counter(chain.from_iterable(self._keys_by_word[word] for word in rare))
+        papers, query_length, min_containment = self._papers, len(query.words), self.candidate_min_containment
         for key, shared in shared_rare.items():
-            candidate = self._papers[key]
+            words = papers[key].words
+            needed = min_containment * min(query_length, len(words))
+            if shared + len(common) < needed:  # cannot get there even if it has every common word
+                continue
             if common:
-                shared += len(common & candidate.words)
-            if shared >= self.candidate_min_containment * min(len(query.words), len(candidate.words)):
-                yield candidate, shared
+                shared += len(common & words)
+            if shared >= needed:
+                yield papers[key], shared
 
     def _near_title(self, query: _Registered) -> Match | None:
         sure: list[Match] = []
