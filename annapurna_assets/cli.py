@@ -72,10 +72,14 @@ def cmd_demo(args) -> int:
 
 
 def cmd_status(args) -> int:
-    instance = _instance()
-    from annapurna_assets.progress import stage_counts
+    if args.dagster:
+        from annapurna_assets.progress import stage_counts
 
-    counts = stage_counts(instance, _paper_index())
+        counts = stage_counts(_instance(), _paper_index())
+    else:
+        from annapurna_resources.paper_counts import stage_counts
+
+        counts = stage_counts(annapurna_home() / "index.sqlite")
     if args.json:
         print(json.dumps(counts))
     else:
@@ -169,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
 
     status = commands.add_parser("status", help="papers per stage")
     status.add_argument("--json", action="store_true")
+    status.add_argument(
+        "--dagster", action="store_true", help="count from Dagster's materialization records instead of the index"
+    )
     status.set_defaults(func=cmd_status)
 
     show = commands.add_parser("show", help="everything about one paper")

@@ -124,9 +124,11 @@ def test_demo_on_the_bundled_corpus_accepts_most_and_rejects_some(instance, monk
     assert counts["accepted"] >= 6 and counts["rejected"] >= 1
     assert counts["executed_ok"] == counts["accepted"] == counts["profiled"] == counts["code"]
 
-    # The CLI reads the same state.
+    # The CLI reads the same state: its fast count from the index agrees with Dagster's records.
     capsys.readouterr()
     assert cli.main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == counts
+    assert cli.main(["status", "--json", "--dagster"]) == 0
     assert json.loads(capsys.readouterr().out) == counts
     assert cli.main(["search", "mixture of experts", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)
