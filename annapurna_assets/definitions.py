@@ -125,7 +125,7 @@ def build_definitions() -> dg.Definitions:
         jobs=[paper_lifecycle_job, lifecycle_batch_job, trn1_batch_job],
         sensors=[
             local_folder_sensor,
-            build_paper_lifecycle_sensor(int(_env("ANNAPURNA_LIFECYCLE_BATCH_SIZE", "25"))),
+            build_paper_lifecycle_sensor(int(_env("ANNAPURNA_LIFECYCLE_BATCH_SIZE", "50"))),
             trn1_batch_sensor,
         ],
         resources=build_resources(),

@@ -1,16 +1,20 @@
 """A conference year end to end up to the verdict: the real ICML 2024 listing (1,791 papers) replayed from a
 loopback OpenReview server -> conference_listing -> per-paper metadata -> offline verdict -> index.
 
-This is what the daemon does after a UI backfill of `icml-2024`: the listing registers the papers, one tick of
-`paper_lifecycle_sensor` asks for lifecycle runs of ANNAPURNA_LIFECYCLE_BATCH_SIZE papers each, and each run
-(`lifecycle_batch_job`, stopped at `verdict` here: no PDFs are downloaded) is executed in this process, one
-after another, as `annapurna demo` does. `floor_seconds` is the bare embedding of the same title+abstract texts
-in one process with the model already loaded (the judging work that cannot be avoided); `seconds` includes
-everything, model load included. Prints one final JSON line. Usage: .venv/bin/python benchmarks/conference_year.py
+This is what happens after a UI backfill of `icml-2024`: the listing registers the papers, one tick of
+`paper_lifecycle_sensor` asks for lifecycle runs of ANNAPURNA_LIFECYCLE_BATCH_SIZE papers each, and the runs
+(`lifecycle_batch_job`, stopped at `verdict` here: no PDFs are downloaded) execute `--workers` at a time, one
+worker process per CPU as the daemon's run queue would with its concurrency limit (a worker runs its share of
+the runs one after another in one process, so the model loads once per worker, not once per run).
+`floor_seconds` is the bare embedding of the same title+abstract texts in one process with the model already
+loaded (the judging work that cannot be avoided); `seconds` includes everything, model loads included.
+Prints one final JSON line. Usage: .venv/bin/python benchmarks/conference_year.py [--workers N]
 """
 
+import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,9 +22,26 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def main() -> None:
+def run_worker(run_configs_file: Path) -> None:
+    """Executes the lifecycle runs listed in the file (JSON list of [run_config, tags]) on the shared instance."""
+    import dagster as dg
+
+    from annapurna_assets.definitions import build_definitions
+
+    job = build_definitions().resolve_job_def("lifecycle_batch_job")
+    with dg.DagsterInstance.get() as instance:
+        for run_config, tags in json.loads(run_configs_file.read_text()):
+            outcome = job.execute_in_process(
+                instance=instance, run_config={**run_config, **QUIET}, tags=tags, raise_on_error=False
+            )
+            if not outcome.success:
+                print(f"run {outcome.run_id} failed", file=sys.stderr)
+
+
+def main(workers: int) -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ["ANNAPURNA_HOME"] = home
         from annapurna_assets.settings import ensure_dagster_home
@@ -35,7 +56,6 @@ def main() -> None:
         from tests.fakes.openreview_api import icml2024_notes, serve_openreview
 
         notes = icml2024_notes()
-        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         with serve_openreview(notes) as server, dg.DagsterInstance.get() as instance:
             os.environ["ANNAPURNA_OPENREVIEW_URL"] = server.url
             defs = build_definitions()
@@ -45,24 +65,31 @@ def main() -> None:
                 partition_key="icml-2024",
                 instance=instance,
                 resources=defs.resources,
-                run_config={"loggers": quiet["loggers"]},
+                run_config=QUIET,
             )
             listing_seconds = time.perf_counter() - started
             with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
                 requests = defs.resolve_sensor_def("paper_lifecycle_sensor")(context).run_requests
-            job = defs.resolve_job_def("lifecycle_batch_job")
-            failed_runs = 0
-            for request in requests:
-                keys = request.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"]
-                outcome = job.execute_in_process(
-                    instance=instance,
-                    run_config={**lifecycle_run_config(keys, through="verdict"), **quiet},
-                    tags=request.tags,
-                    raise_on_error=False,
+            runs = [
+                (
+                    lifecycle_run_config(r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"], "verdict"),
+                    r.tags,
                 )
-                failed_runs += not outcome.success
+                for r in requests
+            ]
+            shares = []
+            for worker in range(workers):
+                share = Path(home) / f"runs-{worker}.json"
+                share.write_text(json.dumps(runs[worker::workers]))
+                shares.append(share)
+            processes = [
+                subprocess.Popen([sys.executable, __file__, "--worker-runs", str(share)], env=os.environ.copy())
+                for share in shares
+            ]
+            failed_workers = sum(process.wait() != 0 for process in processes)
             seconds = time.perf_counter() - started
             counts = stage_counts(instance, defs.resources["paper_index"])
+            failed_runs = len(instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])))
 
         texts = [f"{n['content']['title']['value']}. {n['content']['abstract']['value']}" for n in notes]
         embedder = defs.resources["embedder"]
@@ -71,7 +98,10 @@ def main() -> None:
         embedder.embed(texts)
         floor_seconds = time.perf_counter() - started
 
-    print(f"listing and registration {listing_seconds:.1f} s; {len(requests)} lifecycle runs ({failed_runs} failed)")
+    print(
+        f"listing and registration {listing_seconds:.1f} s; {len(runs)} lifecycle runs on {workers} workers "
+        f"({failed_runs} failed runs, {failed_workers} failed workers)"
+    )
     print(f"stages: {counts}")
     print(
         json.dumps(
@@ -80,7 +110,8 @@ def main() -> None:
                 "seconds": round(seconds, 1),
                 "floor_seconds": round(floor_seconds, 1),
                 "ratio": round(seconds / floor_seconds, 2),
-                "runs": len(requests),
+                "runs": len(runs),
+                "workers": workers,
                 "accepted": counts["accepted"],
                 "rejected": counts["rejected"],
                 "cpus": os.cpu_count(),
@@ -90,4 +121,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--worker-runs", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker_runs:
+        run_worker(args.worker_runs)
+    else:
+        main(args.workers)

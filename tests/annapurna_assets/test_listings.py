@@ -55,7 +55,7 @@ def test_icml_2024_listing_registers_every_paper_and_the_lifecycle_judges_them(i
     with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
         requests = defs.resolve_sensor_def("paper_lifecycle_sensor")(context).run_requests
     batches = [r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"] for r in requests]
-    assert sum(map(len, batches)) == 1791 and max(map(len, batches)) == 25
+    assert sum(map(len, batches)) == 1791 and max(map(len, batches)) == 50
     outcome = defs.resolve_job_def("lifecycle_batch_job").execute_in_process(
         instance=instance, run_config=lifecycle_run_config(batches[0], through="verdict")
     )
