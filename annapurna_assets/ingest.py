@@ -37,14 +37,14 @@ def link(url: str) -> dg.MetadataValue:
     return dg.MetadataValue.url(url)
 
 
-def fetch_pdf_once(key: str, doc: dict, blob_store: LocalBlobStore, pdf_fetcher: PdfFetcher) -> tuple[bytes, str, bool]:
-    """(bytes, blob ref, fetched now?) of the paper's PDF; PdfUnavailable when it cannot be had."""
+def fetch_pdf_once(doc: dict, url: str, blob_store: LocalBlobStore, pdf_fetcher: PdfFetcher) -> tuple[bytes, str, bool]:
+    """(bytes, blob ref, fetched now?) of the paper's PDF: the stored copy when there is one, else `url`;
+    PdfUnavailable when it cannot be had."""
     for ref in (doc.get("pdf", {}).get("ref"), doc.get("metadata", {}).get("pdf_ref"), doc["source"].get("pdf_ref")):
         if ref and blob_store.exists(ref):
             return blob_store.get(ref), ref, False
-    url = doc.get("metadata", {}).get("pdf_url") or doc["source"].get("pdf_uri", "")
     if not url:
-        raise PdfUnavailable(f"no PDF link is known for {key}")
+        raise PdfUnavailable("no PDF link is known for this paper")
     data = pdf_fetcher.fetch(url)
     return data, blob_store.put(data), True
 
@@ -59,7 +59,7 @@ def describe_paper(
 ) -> StageOutcome:
     doc = paper_document(paper_index, key, "source")
     paper = ListedPaper.from_dict(doc["source"]["paper"])
-    problems = []
+    problems = [doc["source"]["metadata_error"]] if doc["source"].get("metadata_error") else []
     try:
         paper = paper_sources.details(paper)
     except SourceUnavailable as error:
@@ -69,9 +69,7 @@ def describe_paper(
     pdf_ref = ""
     if not (paper.title and paper.abstract):
         try:
-            data, pdf_ref, _ = fetch_pdf_once(
-                key, {**doc, "metadata": {"pdf_url": paper.pdf_url}}, blob_store, pdf_fetcher
-            )
+            data, pdf_ref, _ = fetch_pdf_once(doc, paper.pdf_url, blob_store, pdf_fetcher)
             heading = read_heading(data)
             if heading.problem:
                 problems.append(f"the PDF gives no title and abstract: {heading.problem}")
@@ -107,6 +105,7 @@ def describe_paper(
             "link": link(paper.forum_url or paper.proceedings_url or paper.pdf_url),
             "abstract": dg.MetadataValue.md(paper.abstract[:1500] or "_none_"),
             "listing": doc["source"].get("listing", ""),
+            "problems": "; ".join(problems) or "none",
         },
         checks=[
             CheckOutcome(
@@ -126,7 +125,8 @@ def store_pdf(
     if doc["verdict"].get("decision") != "accept":
         return None
     try:
-        data, ref, fetched = fetch_pdf_once(key, doc, blob_store, pdf_fetcher)
+        url = doc["metadata"].get("pdf_url") or doc["source"].get("pdf_uri", "")
+        data, ref, fetched = fetch_pdf_once(doc, url, blob_store, pdf_fetcher)
     except PdfUnavailable as error:
         paper_index.update(key, pdf={"ref": "", "readable": False, "problem": str(error), "page_count": 0})
         return StageOutcome(
