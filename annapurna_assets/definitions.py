@@ -38,6 +38,7 @@ from annapurna_resources import (
     SqlitePaperIndex,
     Trn1Launcher,
 )
+from annapurna_resources.claude_judge import DEFAULT_BEDROCK_MODEL, DEFAULT_CLAUDE_MODEL, ClaudeJudge
 from annapurna_resources.judge import DEFAULT_RESEARCH_INTERESTS
 
 
@@ -81,6 +82,33 @@ def build_paper_sources() -> PaperSources:
     )
 
 
+def build_judge(embedder: MiniLMEmbedder):
+    """ANNAPURNA_JUDGE: `offline` (default, MiniLM), `claude` (Anthropic API) or `bedrock` (Claude on Bedrock)."""
+    kind = _env("ANNAPURNA_JUDGE", "offline").strip().lower()
+    research_interests = _env("ANNAPURNA_RESEARCH_INTERESTS", DEFAULT_RESEARCH_INTERESTS)
+    if kind == "offline":
+        return OfflineJudge(
+            embedder=embedder,
+            research_interests=research_interests,
+            relevance_threshold=float(_env("ANNAPURNA_RELEVANCE_THRESHOLD", "0.34")),
+        )
+    if kind == "claude":
+        return ClaudeJudge(
+            api_key=dg.EnvVar("ANTHROPIC_API_KEY"),
+            base_url=_url("ANNAPURNA_ANTHROPIC_URL", ""),
+            model=_env("ANNAPURNA_CLAUDE_MODEL", DEFAULT_CLAUDE_MODEL),
+            research_interests=research_interests,
+        )
+    if kind == "bedrock":  # AWS credentials come from the standard AWS chain (env, profile, instance role)
+        return ClaudeJudge(
+            use_bedrock=True,
+            aws_region=_env("AWS_REGION", "us-east-1"),
+            bedrock_model=_env("ANNAPURNA_BEDROCK_MODEL", DEFAULT_BEDROCK_MODEL),
+            research_interests=research_interests,
+        )
+    raise ValueError(f"ANNAPURNA_JUDGE is {kind!r}: expected offline, claude or bedrock")
+
+
 def build_resources() -> dict:
     embedder = MiniLMEmbedder()
     return {
@@ -90,11 +118,7 @@ def build_resources() -> dict:
         "paper_index": SqlitePaperIndex(),
         "blob_store": LocalBlobStore(),
         "embedder": embedder,
-        "judge": OfflineJudge(
-            embedder=embedder,
-            research_interests=_env("ANNAPURNA_RESEARCH_INTERESTS", DEFAULT_RESEARCH_INTERESTS),
-            relevance_threshold=float(_env("ANNAPURNA_RELEVANCE_THRESHOLD", "0.34")),
-        ),
+        "judge": build_judge(embedder),
         "code_generator": OfflineCodeGenerator(),
         "launcher": Trn1Launcher(
             slots=int(_env("ANNAPURNA_TRN1_SLOTS", str(min(os.cpu_count() or 1, 4)))),

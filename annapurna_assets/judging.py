@@ -9,6 +9,7 @@ from annapurna_assets.ingest import paper_document, paper_metadata
 from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
 from annapurna_resources import Judge, MiniLMEmbedder, SqlitePaperIndex
+from annapurna_resources.judge import JudgeFailure
 
 NEIGHBOURS = 5
 
@@ -43,7 +44,10 @@ def judge_paper(
     if vector is None:
         vector = embedder.embed_one(paper_embedding_text(metadata))
     neighbours = paper_index.nearest(vector, k=NEIGHBOURS, exclude={key})
-    decision = judge.judge(metadata["title"], metadata["abstract"], neighbours, paper_vector=vector)
+    try:
+        decision = judge.judge(metadata["title"], metadata["abstract"], neighbours, paper_vector=vector)
+    except JudgeFailure as failure:  # recorded as an error verdict so well_formed fails with the reason
+        decision = failed_verdict(judge, str(failure), neighbours)
     paper_index.set_vector(key, vector)
     paper_index.update(key, verdict=decision)
     problems = verdict_problems(decision)
@@ -54,9 +58,9 @@ def judge_paper(
     return StageOutcome(
         metadata={
             "title": metadata["title"],
-            "decision": decision.get("decision", "?"),
-            "relevance": dg.MetadataValue.float(float(decision.get("relevance", float("nan")))),
-            "novelty": dg.MetadataValue.float(float(decision.get("novelty", float("nan")))),
+            "decision": decision.get("decision") or "error",
+            "relevance": dg.MetadataValue.float(_score(decision, "relevance")),
+            "novelty": dg.MetadataValue.float(_score(decision, "novelty")),
             "judge": decision.get("judge", "?"),
             "prompt_version": decision.get("prompt_version", ""),
             "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.get("reasons", []))),
@@ -76,6 +80,29 @@ def judge_paper(
             )
         ],
     )
+
+
+def failed_verdict(judge: Judge, reason: str, neighbours: list) -> dict:
+    """What is recorded when the judge could not decide: an error, never a reject."""
+    return {
+        "judge": getattr(judge, "name", type(judge).__name__),
+        "model": getattr(judge, "model_id", ""),
+        "prompt_version": judge.prompt_version() if hasattr(judge, "prompt_version") else "",
+        "error": reason,
+        "decision": None,
+        "relevance": None,
+        "novelty": None,
+        "reasons": [],
+        "neighbours": [{"key": n.key, "title": n.title, "similarity": round(n.similarity, 4)} for n in neighbours],
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost_usd": 0.0,
+    }
+
+
+def _score(verdict: dict, name: str) -> float:
+    value = verdict.get(name)
+    return float(value) if isinstance(value, int | float) else float("nan")
 
 
 def paper_embedding_text(metadata: dict) -> str:

@@ -31,6 +31,10 @@ def interests_from_profile(profile: str) -> list[str]:
     return [item for item in items if item]
 
 
+class JudgeFailure(Exception):
+    """The judge could not produce a real verdict (API error, refusal, unparsable answer); the message says why."""
+
+
 class Judge(dg.ConfigurableResource):
     """What every judge offers the `verdict` asset."""
 
