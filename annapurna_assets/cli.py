@@ -1,4 +1,4 @@
-"""The `annapurna` command: demo, status, show, search, ui."""
+"""The `annapurna` command: demo, status, show, search, ui, judge-eval."""
 
 import argparse
 import gc
@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -163,6 +164,90 @@ def cmd_ui(args) -> int:
     return subprocess.call(command, cwd=PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)})
 
 
+def _topic_argument(text: str):
+    from annapurna_assets.judge_eval import parse_topic
+
+    try:
+        return parse_topic(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _judge_factory(kind: str, embedder):
+    """profile text -> judge of that kind; the Claude judge comes from `build_resources()` under ANNAPURNA_JUDGE."""
+    from annapurna_resources.judge import OfflineJudge
+
+    if kind == "offline":
+        return lambda profile: OfflineJudge(embedder=embedder, research_interests=profile)
+
+    def claude_judge(profile: str):
+        import dagster as dg
+
+        from annapurna_assets.definitions import build_resources
+
+        saved = {name: os.environ.get(name) for name in ("ANNAPURNA_JUDGE", "ANNAPURNA_RESEARCH_INTERESTS")}
+        os.environ.update(ANNAPURNA_JUDGE="claude", ANNAPURNA_RESEARCH_INTERESTS=profile)
+        try:
+            judge = build_resources()["judge"]
+            if not isinstance(judge, OfflineJudge):
+                judge = judge.process_config_and_initialize()  # resolves its EnvVars (the API key) outside a run
+        except dg.DagsterInvalidConfigError as error:
+            reason = str(error).split("Stack Trace")[0].strip()  # Dagster appends the whole stack to its message
+            raise SystemExit(f"judge-eval: cannot set up the Claude judge: {reason}") from error
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        if isinstance(judge, OfflineJudge):
+            raise SystemExit("judge-eval: no Claude judge here: build_resources() ignores ANNAPURNA_JUDGE=claude")
+        return judge
+
+    return claude_judge
+
+
+def cmd_judge_eval(args) -> int:
+    from annapurna_assets.judge_eval import evaluate, format_table, paper_text, sample_indices
+    from annapurna_resources.embeddings import MiniLMEmbedder
+    from annapurna_resources.listing_files import ListingFileUnavailable, read_listing_file
+
+    started = time.perf_counter()
+    papers = []
+    for listing in args.listing:
+        path = Path(listing)
+        if not path.is_file():
+            print(f"no such listing file: {path}", file=sys.stderr)
+            return 2
+        try:
+            papers.extend(read_listing_file(path, venue=path.parent.name, year=None))
+        except ListingFileUnavailable as error:
+            print(error, file=sys.stderr)
+            return 2
+    chosen = sample_indices(len(papers), args.sample, args.seed)
+    papers = [papers[i] for i in chosen]
+    embedder = MiniLMEmbedder()
+    make_judge = _judge_factory(args.judge, embedder)
+    compare_make_judge = _judge_factory(args.compare_judge, embedder) if args.compare_judge else None
+    for factory in (make_judge, compare_make_judge):
+        if factory is not None:
+            factory(args.topic[0].profile())  # fail now, not after embedding every paper
+    paper_vectors = embedder.embed([paper_text(paper) for paper in papers])
+    results = evaluate(
+        papers, args.topic, make_judge, compare_make_judge=compare_make_judge, paper_vectors=paper_vectors
+    )
+    comparing = compare_make_judge is not None
+    if args.json:
+        for result in results:
+            print(json.dumps(result.to_dict(comparing)))
+        return 0
+    judges = f"{args.judge} vs {args.compare_judge}" if comparing else args.judge
+    print(f"judge {judges} on {len(papers)} papers from {len(args.listing)} listing file(s)")
+    print(format_table(results, comparing))
+    print(f"wall time: {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="annapurna", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +278,25 @@ def main(argv: list[str] | None = None) -> int:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)
+
+    judge_eval = commands.add_parser(
+        "judge-eval", help="rank a labelled listing with a judge: ROC AUC and precision@k per topic"
+    )
+    judge_eval.add_argument("--listing", action="append", required=True, metavar="FILE", help="listing CSV/TSV")
+    judge_eval.add_argument(
+        "--topic",
+        action="append",
+        required=True,
+        type=_topic_argument,
+        metavar="NAME=KW1;KW2",
+        help="a paper is relevant when one of its author keywords is one of KW1;KW2 (case-insensitive)",
+    )
+    judge_eval.add_argument("--judge", choices=["offline", "claude"], default="offline")
+    judge_eval.add_argument("--compare-judge", choices=["offline", "claude"], help="a second judge side by side")
+    judge_eval.add_argument("--sample", type=int, metavar="N", help="evaluate N papers drawn at random (seed 0)")
+    judge_eval.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    judge_eval.add_argument("--json", action="store_true", help="one JSON object per topic, one per line")
+    judge_eval.set_defaults(func=cmd_judge_eval)
 
     args = parser.parse_args(argv)
     return args.func(args)
