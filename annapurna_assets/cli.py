@@ -81,12 +81,19 @@ def cmd_status(args) -> int:
         from annapurna_resources.paper_counts import stage_counts
 
         counts = stage_counts(annapurna_home() / "index.sqlite")
+    from annapurna_resources.paper_counts import judge_totals
+
+    judging = judge_totals(annapurna_home() / "index.sqlite")
     if args.json:
-        print(json.dumps(counts))
+        print(json.dumps({**counts, "judge": judging}))
     else:
         width = max(map(len, counts))
         for stage, count in counts.items():
             print(f"{stage.ljust(width)}  {count}")
+        print(
+            f"judge: {judging['verdicts']} verdicts ({judging['errors']} failed), {judging['input_tokens']} input + "
+            f"{judging['output_tokens']} output tokens, ${judging['cost_usd']:.4f}"
+        )
     return 0
 
 

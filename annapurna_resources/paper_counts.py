@@ -41,6 +41,32 @@ STAGES = (
 )
 
 
+_JUDGE_TOTALS = """
+SELECT
+  count(json_type(doc, '$.verdict')),
+  sum(json_extract(doc, '$.verdict.error') IS NOT NULL),
+  coalesce(sum(json_extract(doc, '$.verdict.input_tokens')), 0),
+  coalesce(sum(json_extract(doc, '$.verdict.output_tokens')), 0),
+  coalesce(sum(json_extract(doc, '$.verdict.cost_usd')), 0.0)
+FROM papers
+"""
+
+
+def judge_totals(index_path: Path) -> dict:
+    """What judging has cost so far: verdicts, failed judgements, tokens and dollars."""
+    if not index_path.is_file():
+        return {"verdicts": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+    with sqlite3.connect(f"file:{index_path}?mode=ro", uri=True) as db:
+        verdicts, errors, input_tokens, output_tokens, cost = db.execute(_JUDGE_TOTALS).fetchone()
+    return {
+        "verdicts": verdicts,
+        "errors": int(errors or 0),
+        "input_tokens": int(input_tokens),
+        "output_tokens": int(output_tokens),
+        "cost_usd": round(float(cost), 4),
+    }
+
+
 def stage_counts(index_path: Path) -> dict[str, int]:
     """`pending_execution` here includes papers whose batch is running (the Dagster-side count leaves those out)."""
     if not index_path.is_file():
