@@ -16,13 +16,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+from listing_replay import QUIET, materialize_listing, replayed_openreview
 
 
 def run_worker(run_configs_file: Path) -> None:
@@ -42,54 +39,38 @@ def run_worker(run_configs_file: Path) -> None:
 
 
 def main(workers: int) -> None:
-    with tempfile.TemporaryDirectory() as home:
-        os.environ["ANNAPURNA_HOME"] = home
-        from annapurna_assets.settings import ensure_dagster_home
+    import dagster as dg
 
-        ensure_dagster_home()
-        import dagster as dg
+    from annapurna_assets.lifecycle import lifecycle_run_config
+    from annapurna_assets.progress import stage_counts
+    from tests.fakes.openreview_api import icml2024_notes
 
-        from annapurna_assets.definitions import build_definitions
-        from annapurna_assets.lifecycle import lifecycle_run_config
-        from annapurna_assets.listings import conference_listing
-        from annapurna_assets.progress import stage_counts
-        from tests.fakes.openreview_api import icml2024_notes, serve_openreview
-
-        notes = icml2024_notes()
-        with serve_openreview(notes) as server, dg.DagsterInstance.get() as instance:
-            os.environ["ANNAPURNA_OPENREVIEW_URL"] = server.url
-            defs = build_definitions()
-            started = time.perf_counter()
-            dg.materialize(
-                [conference_listing],
-                partition_key="icml-2024",
-                instance=instance,
-                resources=defs.resources,
-                run_config=QUIET,
+    notes = icml2024_notes()
+    with replayed_openreview(notes) as (home, instance, defs):
+        started = time.perf_counter()
+        listing_seconds = materialize_listing(instance, defs, "icml-2024")
+        with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
+            requests = defs.resolve_sensor_def("paper_lifecycle_sensor")(context).run_requests
+        runs = [
+            (
+                lifecycle_run_config(r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"], "verdict"),
+                r.tags,
             )
-            listing_seconds = time.perf_counter() - started
-            with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
-                requests = defs.resolve_sensor_def("paper_lifecycle_sensor")(context).run_requests
-            runs = [
-                (
-                    lifecycle_run_config(r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"], "verdict"),
-                    r.tags,
-                )
-                for r in requests
-            ]
-            shares = []
-            for worker in range(workers):
-                share = Path(home) / f"runs-{worker}.json"
-                share.write_text(json.dumps(runs[worker::workers]))
-                shares.append(share)
-            processes = [
-                subprocess.Popen([sys.executable, __file__, "--worker-runs", str(share)], env=os.environ.copy())
-                for share in shares
-            ]
-            failed_workers = sum(process.wait() != 0 for process in processes)
-            seconds = time.perf_counter() - started
-            counts = stage_counts(instance, defs.resources["paper_index"])
-            failed_runs = len(instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])))
+            for r in requests
+        ]
+        shares = []
+        for worker in range(workers):
+            share = Path(home) / f"runs-{worker}.json"
+            share.write_text(json.dumps(runs[worker::workers]))
+            shares.append(share)
+        processes = [
+            subprocess.Popen([sys.executable, __file__, "--worker-runs", str(share)], env=os.environ.copy())
+            for share in shares
+        ]
+        failed_workers = sum(process.wait() != 0 for process in processes)
+        seconds = time.perf_counter() - started
+        counts = stage_counts(instance, defs.resources["paper_index"])
+        failed_runs = len(instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])))
 
         texts = [f"{n['content']['title']['value']}. {n['content']['abstract']['value']}" for n in notes]
         embedder = defs.resources["embedder"]

@@ -8,53 +8,33 @@ Prints one final JSON line. Usage: .venv/bin/python benchmarks/partitions.py
 """
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
+from listing_replay import materialize_listing, replayed_openreview
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as home:
-        os.environ["ANNAPURNA_HOME"] = home
-        from annapurna_assets.settings import ensure_dagster_home
+    import dagster as dg
 
-        ensure_dagster_home()
-        import dagster as dg
+    from annapurna_resources.listed_paper import DECISIONS
+    from tests.fakes.openreview_api import iclr2025_notes
 
-        from annapurna_assets.definitions import build_definitions
-        from annapurna_assets.listings import conference_listing
-        from annapurna_resources.listed_paper import DECISIONS
-        from tests.fakes.openreview_api import iclr2025_notes, serve_openreview
+    notes = iclr2025_notes()
+    with replayed_openreview(notes) as (home, instance, defs):
+        register_seconds = materialize_listing(instance, defs, "iclr-2025", list(DECISIONS))
+        partitions = len(instance.get_dynamic_partitions("papers"))
 
-        notes = iclr2025_notes()
-        with serve_openreview(notes) as server, dg.DagsterInstance.get() as instance:
-            os.environ["ANNAPURNA_OPENREVIEW_URL"] = server.url
-            defs = build_definitions()
-            started = time.perf_counter()
-            dg.materialize(
-                [conference_listing],
-                partition_key="iclr-2025",
-                instance=instance,
-                resources=defs.resources,
-                run_config={"ops": {"conference_listing": {"config": {"decisions": list(DECISIONS)}}}},
-            )
-            register_seconds = time.perf_counter() - started
-            partitions = len(instance.get_dynamic_partitions("papers"))
-
-            sensor = defs.resolve_sensor_def("paper_lifecycle_sensor")
-            started = time.perf_counter()
-            with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
-                result = sensor(context)
-            sensor_tick_seconds = time.perf_counter() - started
-            requested = sum(
-                len(r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"]) for r in result.run_requests
-            )
+        sensor = defs.resolve_sensor_def("paper_lifecycle_sensor")
+        started = time.perf_counter()
+        with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
+            result = sensor(context)
+        sensor_tick_seconds = time.perf_counter() - started
+        requested = sum(
+            len(r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"]) for r in result.run_requests
+        )
 
         annapurna = Path(sys.executable).with_name("annapurna")
         started = time.perf_counter()
