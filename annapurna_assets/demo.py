@@ -81,7 +81,12 @@ def summary_rows(paper_index, keys: list[str]) -> list[dict]:
     for key, doc in sorted(paper_index.get_many(keys).items()):
         verdict = doc.get("verdict", {})
         run = doc.get("run", {})
-        problem = doc.get("pdf", {}).get("problem") or doc.get("text", {}).get("problem")
+        unjudgeable = "metadata" in doc and "verdict" not in doc and not doc["metadata"].get("abstract")
+        problem = (
+            doc.get("pdf", {}).get("problem")
+            or doc.get("text", {}).get("problem")
+            or ("no title/abstract: see paper_metadata" if unjudgeable else "")
+        )
         rows.append(
             {
                 "paper": key,
