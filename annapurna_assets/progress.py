@@ -25,24 +25,31 @@ def materialized(instance: dg.DagsterInstance, asset: str) -> set[str]:
     return set(instance.get_materialized_partitions(dg.AssetKey(asset)))
 
 
-def in_flight_papers(instance: dg.DagsterInstance, batch: tuple[str, str] = LIFECYCLE_BATCH) -> set[str]:
-    """Papers in queued or running runs: batch runs of `batch` (job, op), and for the lifecycle also single-paper
-    runs of the asset job."""
+def _running(instance: dg.DagsterInstance, job: str) -> list:
+    return instance.get_runs(dg.RunsFilter(job_name=job, statuses=list(IN_PROGRESS_RUN_STATUSES)))
+
+
+def in_batch_runs(instance: dg.DagsterInstance, batch: tuple[str, str]) -> set[str]:
+    """Papers named in the run config of queued or running runs of a batch (job, op)."""
     job, op = batch
     keys: set[str] = set()
-    for run in instance.get_runs(dg.RunsFilter(job_name=job, statuses=list(IN_PROGRESS_RUN_STATUSES))):
+    for run in _running(instance, job):
         keys.update(run.run_config.get("ops", {}).get(op, {}).get("config", {}).get("paper_keys", []))
-    if batch == LIFECYCLE_BATCH:
-        for run in instance.get_runs(dg.RunsFilter(job_name=LIFECYCLE_JOB, statuses=list(IN_PROGRESS_RUN_STATUSES))):
-            if run.tags.get("dagster/partition"):
-                keys.add(run.tags["dagster/partition"])
     return keys
+
+
+def in_lifecycle_runs(instance: dg.DagsterInstance) -> set[str]:
+    """Papers whose lifecycle is queued or running: in a batch run, or alone in a run of the asset job."""
+    alone = {
+        run.tags["dagster/partition"] for run in _running(instance, LIFECYCLE_JOB) if "dagster/partition" in run.tags
+    }
+    return in_batch_runs(instance, LIFECYCLE_BATCH) | alone
 
 
 def pending_execution(instance: dg.DagsterInstance, paper_index: SqlitePaperIndex) -> dict[str, float]:
     """Papers whose code meets the contract and has not run (nor is running): key -> when the code was made."""
     waiting = materialized(instance, "generated_code") - materialized(instance, "trn_run_result")
-    waiting -= in_flight_papers(instance, TRN1_BATCH)
+    waiting -= in_batch_runs(instance, TRN1_BATCH)
     docs = paper_index.get_many(waiting)
     return {
         key: doc["code"].get("generated_at", 0.0) for key, doc in docs.items() if doc.get("code", {}).get("contract_ok")

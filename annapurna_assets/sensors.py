@@ -9,7 +9,7 @@ import dagster as dg
 
 from annapurna_assets.lifecycle import BATCH_JOB, lifecycle_run_config
 from annapurna_assets.partitions import local_paper_key, papers_partitions
-from annapurna_assets.progress import in_flight_papers, materialized, pending_execution
+from annapurna_assets.progress import in_lifecycle_runs, materialized, pending_execution
 from annapurna_resources import LocalFolderSource, SqlitePaperIndex, Trn1Launcher
 
 LIFECYCLE_JOB = "paper_lifecycle_job"
@@ -47,7 +47,7 @@ def papers_to_start(instance: dg.DagsterInstance, after: str | None) -> list[str
         keys = keys[keys.index(after) + 1 :]
     if not keys:
         return []
-    started = materialized(instance, "paper_metadata") | in_flight_papers(instance)
+    started = materialized(instance, "paper_metadata") | in_lifecycle_runs(instance)
     return [key for key in keys if key not in started]
 
 

@@ -6,6 +6,12 @@ ACCEPTED_DECISIONS = ("oral", "spotlight", "poster", "accept")
 DECISIONS = (*ACCEPTED_DECISIONS, "reject", "withdrawn", "desk_rejected", "preprint", "unknown")
 
 
+def accepted_decision(track: str) -> str:
+    """How a venue's acceptance words ("ICLR 2025 Oral", "NeurIPS 2023 poster") read as a decision."""
+    words = track.lower()
+    return next((kind for kind in ("oral", "spotlight", "poster") if kind in words), "accept")
+
+
 @dataclass
 class ListedPaper:
     """A paper as a listing shows it. `source`/`source_id` name where it came from:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from annapurna_resources.listed_paper import DECISIONS, ListedPaper
+from annapurna_resources.listed_paper import DECISIONS, ListedPaper, accepted_decision
 
 log = logging.getLogger("annapurna.listing_files")
 FORUM_LINK = re.compile(r"^\s*https?://openreview\.net/forum\?id=(?P<id>[\w-]+)\s*$")
@@ -108,8 +108,7 @@ def _from_tsv_row(row: list[str], venue: str, year: int) -> ListedPaper | None:
         return None
     forum_url, title, authors, keywords, primary_area, track, pdf_url, _, _, _, abstract = row
     forum_id = FORUM_LINK.match(forum_url)["id"]
-    words = track.lower()
-    decision = next((d for d in ("oral", "spotlight", "poster") if d in words), "accept")
+    decision = accepted_decision(track)
     return ListedPaper(
         source="openreview",
         source_id=forum_id,

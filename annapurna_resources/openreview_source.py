@@ -13,7 +13,7 @@ import dagster as dg
 import openreview
 import requests
 
-from annapurna_resources.listed_paper import ListedPaper
+from annapurna_resources.listed_paper import ListedPaper, accepted_decision
 
 log = logging.getLogger("annapurna.openreview")
 
@@ -198,8 +198,7 @@ def _paper_from_v2_note(note, venue: str, year: int, venue_id: str, site: str) -
 def decision_from_venue_fields(venueid: str, venue_words: str, venue_id: str) -> str:
     """API v2: `venueid` says where the submission ended up, `venue` how the venue words an acceptance."""
     if venueid == venue_id:
-        words = venue_words.lower()
-        return next((kind for kind in ("oral", "spotlight", "poster") if kind in words), "accept")
+        return accepted_decision(venue_words)
     return V2_DECISION_BY_VENUEID_SUFFIX.get(venueid.removeprefix(f"{venue_id}/"), "unknown")
 
 
