@@ -55,12 +55,24 @@ def _url(name: str, default: str) -> str:
     return _env(name, default).rstrip("/")
 
 
+def _listing_files(setting: str) -> dict[str, str]:
+    """`neurips-2023=/data/a/*.csv;icml-2024=/data/b.tsv` -> {venue-year: path or glob}."""
+    files = {}
+    for item in filter(None, (part.strip() for part in setting.split(";"))):
+        venue_year, sep, path = item.partition("=")
+        if not sep or not venue_year.strip() or not path.strip():
+            raise ValueError(
+                f"ANNAPURNA_LISTING_FILES item {item!r} is not venue-year=path (e.g. neurips-2023=/data/*.csv)"
+            )
+        files[venue_year.strip()] = path.strip()
+    return files
+
+
 def build_paper_sources() -> PaperSources:
     arxiv_defaults = ArxivSource()
     categories = _env("ANNAPURNA_ARXIV_CATEGORIES", "")
-    listing_files = dict(item.split("=", 1) for item in _env("ANNAPURNA_LISTING_FILES", "").split(";") if "=" in item)
     return PaperSources(
-        files=ListingFileSource(files={k.strip(): v.strip() for k, v in listing_files.items()}),
+        files=ListingFileSource(files=_listing_files(_env("ANNAPURNA_LISTING_FILES", ""))),
         openreview=OpenReviewSource(
             base_url=_url("ANNAPURNA_OPENREVIEW_URL", "https://api2.openreview.net"),
             base_url_v1=_url("ANNAPURNA_OPENREVIEW_V1_URL", "https://api.openreview.net"),

@@ -194,3 +194,9 @@ def test_a_listing_file_with_malformed_rows_loses_no_paper(instance, monkeypatch
         or "$d$" in repaired["source"]["paper"]["abstract"]
     )
     assert len(instance.get_dynamic_partitions("papers")) == metadata["new_papers"].value == 2217
+
+
+def test_a_malformed_listing_files_setting_is_refused_with_an_example(monkeypatch):
+    monkeypatch.setenv("ANNAPURNA_LISTING_FILES", "neurips-2023=/data/*.csv;icml-2024")
+    with pytest.raises(ValueError, match="'icml-2024' is not venue-year=path"):
+        build_definitions()
