@@ -10,7 +10,7 @@ import time
 import warnings
 from pathlib import Path
 
-from annapurna_assets.settings import DEMO_CORPUS, PROJECT_ROOT, ensure_dagster_home
+from annapurna_assets.settings import DEMO_CORPUS, PROJECT_ROOT, configure_pools, ensure_dagster_home
 from annapurna_resources.home import annapurna_home
 
 
@@ -40,6 +40,7 @@ def _blob_store():
 
 def _instance_and_defs():
     instance = _instance()
+    configure_pools(instance)
     from annapurna_assets.definitions import build_definitions
 
     return instance, build_definitions()
@@ -165,6 +166,8 @@ def cmd_search(args) -> int:
 
 def cmd_ui(args) -> int:
     home = ensure_dagster_home()
+    limits = configure_pools(_instance())
+    print(f"concurrency pools: {', '.join(f'{pool}={limit}' for pool, limit in limits.items())}", file=sys.stderr)
     print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home})", file=sys.stderr)
     dagster = Path(sys.executable).with_name("dagster")  # the one beside this interpreter, venv active or not
     command = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
@@ -180,11 +183,14 @@ def _topic_argument(text: str):
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
-def _judge_factory(kind: str, embedder):
-    """profile text -> judge of that kind; the Claude judge comes from `build_resources()` under ANNAPURNA_JUDGE."""
+def _judge_factory(kind: str, embedder, prompt_file: str | None = None):
+    """profile text -> judge of that kind; the Claude judge comes from `build_resources()` under ANNAPURNA_JUDGE,
+    with `prompt_file` as its ANNAPURNA_JUDGE_PROMPT_FILE when given."""
     from annapurna_resources.judge import OfflineJudge
 
     if kind == "offline":
+        if prompt_file:
+            raise SystemExit("judge-eval: --prompt/--compare-prompt apply to the claude judge (offline has no prompt)")
         return lambda profile: OfflineJudge(embedder=embedder, research_interests=profile)
 
     def claude_judge(profile: str):
@@ -192,8 +198,11 @@ def _judge_factory(kind: str, embedder):
 
         from annapurna_assets.definitions import build_resources
 
-        saved = {name: os.environ.get(name) for name in ("ANNAPURNA_JUDGE", "ANNAPURNA_RESEARCH_INTERESTS")}
-        os.environ.update(ANNAPURNA_JUDGE="claude", ANNAPURNA_RESEARCH_INTERESTS=profile)
+        settings = {"ANNAPURNA_JUDGE": "claude", "ANNAPURNA_RESEARCH_INTERESTS": profile}
+        if prompt_file:
+            settings["ANNAPURNA_JUDGE_PROMPT_FILE"] = prompt_file
+        saved = {name: os.environ.get(name) for name in settings}
+        os.environ.update(settings)
         try:
             judge = build_resources()["judge"]
             if not isinstance(judge, OfflineJudge):
@@ -201,6 +210,8 @@ def _judge_factory(kind: str, embedder):
         except dg.DagsterInvalidConfigError as error:
             reason = str(error).split("Stack Trace")[0].strip()  # Dagster appends the whole stack to its message
             raise SystemExit(f"judge-eval: cannot set up the Claude judge: {reason}") from error
+        except (OSError, ValueError) as error:  # an unreadable prompt file or a template with unknown placeholders
+            raise SystemExit(f"judge-eval: cannot set up the Claude judge: {error}") from error
         finally:
             for name, value in saved.items():
                 if value is None:
@@ -234,8 +245,9 @@ def cmd_judge_eval(args) -> int:
     chosen = sample_indices(len(papers), args.sample, args.seed)
     papers = [papers[i] for i in chosen]
     embedder = MiniLMEmbedder()
-    make_judge = _judge_factory(args.judge, embedder)
-    compare_make_judge = _judge_factory(args.compare_judge, embedder) if args.compare_judge else None
+    make_judge = _judge_factory(args.judge, embedder, args.prompt)
+    compare_judge = args.compare_judge or (args.judge if args.compare_prompt else None)
+    compare_make_judge = _judge_factory(compare_judge, embedder, args.compare_prompt) if compare_judge else None
     for factory in (make_judge, compare_make_judge):
         if factory is not None:
             factory(args.topic[0].profile())  # fail now, not after embedding every paper
@@ -248,11 +260,17 @@ def cmd_judge_eval(args) -> int:
         for result in results:
             print(json.dumps(result.to_dict(comparing)))
         return 0
-    judges = f"{args.judge} vs {args.compare_judge}" if comparing else args.judge
+    judges = _judge_label(args.judge, args.prompt)
+    if comparing:
+        judges += f" vs {_judge_label(compare_judge, args.compare_prompt)}"
     print(f"judge {judges} on {len(papers)} papers from {len(args.listing)} listing file(s)")
     print(format_table(results, comparing))
     print(f"wall time: {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _judge_label(kind: str, prompt_file: str | None) -> str:
+    return f"{kind} (prompt {Path(prompt_file).name})" if prompt_file else kind
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     judge_eval.add_argument("--judge", choices=["offline", "claude"], default="offline")
     judge_eval.add_argument("--compare-judge", choices=["offline", "claude"], help="a second judge side by side")
+    judge_eval.add_argument("--prompt", metavar="FILE", help="the claude judge's prompt template (default: built-in)")
+    judge_eval.add_argument(
+        "--compare-prompt", metavar="FILE", help="a second prompt side by side (the same judge unless --compare-judge)"
+    )
     judge_eval.add_argument("--sample", type=int, metavar="N", help="evaluate N papers drawn at random (seed 0)")
     judge_eval.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     judge_eval.add_argument("--json", action="store_true", help="one JSON object per topic, one per line")

@@ -4,6 +4,7 @@ Backends and their addresses are chosen here from configuration (environment var
 """
 
 import os
+from pathlib import Path
 
 import dagster as dg
 
@@ -94,29 +95,51 @@ def build_paper_sources() -> PaperSources:
     )
 
 
+def _flag(name: str) -> bool:
+    return _env(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _claude_settings(research_interests: str) -> dict:
+    """What both Claude flavours share: profile, prompt, prices, Message Batches."""
+    settings = {
+        "research_interests": research_interests,
+        "target_accelerator": _env("ANNAPURNA_TARGET_ACCELERATOR", "trn1"),
+        "input_usd_per_mtok": float(_env("ANNAPURNA_CLAUDE_INPUT_USD_PER_MTOK", "3.0")),
+        "output_usd_per_mtok": float(_env("ANNAPURNA_CLAUDE_OUTPUT_USD_PER_MTOK", "15.0")),
+        "use_message_batches": _flag("ANNAPURNA_CLAUDE_MESSAGE_BATCHES"),
+        "batch_min_papers": int(_env("ANNAPURNA_CLAUDE_BATCH_MIN_PAPERS", "10")),
+        "batch_poll_s": float(_env("ANNAPURNA_CLAUDE_BATCH_POLL_S", "30")),
+    }
+    prompt_file = _env("ANNAPURNA_JUDGE_PROMPT_FILE", "")
+    if prompt_file:
+        settings["prompt_template"] = Path(prompt_file).expanduser().read_text()
+    return settings
+
+
 def build_judge(embedder: MiniLMEmbedder):
     """ANNAPURNA_JUDGE: `offline` (default, MiniLM), `claude` (Anthropic API) or `bedrock` (Claude on Bedrock)."""
     kind = _env("ANNAPURNA_JUDGE", "offline").strip().lower()
     research_interests = _env("ANNAPURNA_RESEARCH_INTERESTS", DEFAULT_RESEARCH_INTERESTS)
     if kind == "offline":
+        threshold = _env("ANNAPURNA_RELEVANCE_THRESHOLD", "")
         return OfflineJudge(
             embedder=embedder,
             research_interests=research_interests,
-            relevance_threshold=float(_env("ANNAPURNA_RELEVANCE_THRESHOLD", "0.34")),
+            **({"relevance_threshold": float(threshold)} if threshold else {}),
         )
     if kind == "claude":
         return ClaudeJudge(
             api_key=dg.EnvVar("ANTHROPIC_API_KEY"),
             base_url=_url("ANNAPURNA_ANTHROPIC_URL", ""),
             model=_env("ANNAPURNA_CLAUDE_MODEL", DEFAULT_CLAUDE_MODEL),
-            research_interests=research_interests,
+            **_claude_settings(research_interests),
         )
     if kind == "bedrock":  # AWS credentials come from the standard AWS chain (env, profile, instance role)
         return ClaudeJudge(
             use_bedrock=True,
             aws_region=_env("AWS_REGION", "us-east-1"),
             bedrock_model=_env("ANNAPURNA_BEDROCK_MODEL", DEFAULT_BEDROCK_MODEL),
-            research_interests=research_interests,
+            **_claude_settings(research_interests),
         )
     raise ValueError(f"ANNAPURNA_JUDGE is {kind!r}: expected offline, claude or bedrock")
 

@@ -11,7 +11,7 @@ import time
 import dagster as dg
 from tqdm import tqdm
 
-from annapurna_assets.lifecycle import BATCH_JOB, BATCH_OP
+from annapurna_assets.lifecycle import BATCH_JOB, lifecycle_paper_keys
 from annapurna_assets.partitions import local_paper_key
 from annapurna_assets.progress import pending_execution
 from annapurna_assets.sensors import batch_run_request, plan_batch
@@ -57,7 +57,7 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
     found, _ = resources["paper_folder"].scan()
     return {
         "seconds": round(time.time() - started, 1),
-        "new_papers": sum(len(r.run_config["ops"][BATCH_OP]["config"]["paper_keys"]) for r in new_papers),
+        "new_papers": sum(len(lifecycle_paper_keys(r.run_config)) for r in new_papers),
         "registered_from_folder": len(registered.dynamic_partitions_requests[0].partition_keys)
         if registered.dynamic_partitions_requests
         else 0,

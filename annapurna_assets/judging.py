@@ -9,7 +9,7 @@ from annapurna_assets.ingest import paper_document, paper_metadata
 from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
 from annapurna_resources import Judge, MiniLMEmbedder, SqlitePaperIndex
-from annapurna_resources.judge import JudgeFailure
+from annapurna_resources.judge import JudgeFailure, JudgeRequest
 
 NEIGHBOURS = 5
 
@@ -40,15 +40,29 @@ def judge_paper(
     vector: np.ndarray | None = None,
 ) -> StageOutcome:
     """`vector` is the paper's embedding when the caller embedded a whole batch at once."""
+    request = judge_request(key, paper_index, embedder, vector)
+    return record_verdict(key, paper_index, judge, request, judge.judge_many([request])[0])
+
+
+def judge_request(
+    key: str, paper_index: SqlitePaperIndex, embedder: MiniLMEmbedder, vector: np.ndarray | None = None
+) -> JudgeRequest:
+    """The paper's title, abstract and nearest indexed neighbours. Its vector is indexed right away, so the
+    next paper of a batch is compared with this one, as when papers are judged one after another."""
     metadata = paper_document(paper_index, key, "metadata")["metadata"]
     if vector is None:
         vector = embedder.embed_one(paper_embedding_text(metadata))
     neighbours = paper_index.nearest(vector, k=NEIGHBOURS, exclude={key})
-    try:
-        decision = judge.judge(metadata["title"], metadata["abstract"], neighbours, paper_vector=vector)
-    except JudgeFailure as failure:  # recorded as an error verdict so well_formed fails with the reason
-        decision = failed_verdict(judge, str(failure), neighbours)
     paper_index.set_vector(key, vector)
+    return JudgeRequest(metadata["title"], metadata["abstract"], neighbours, vector)
+
+
+def record_verdict(
+    key: str, paper_index: SqlitePaperIndex, judge: Judge, request: JudgeRequest, decision: dict | JudgeFailure
+) -> StageOutcome:
+    """Store the verdict (a JudgeFailure becomes an error verdict, so well_formed fails with the reason)."""
+    if isinstance(decision, JudgeFailure):
+        decision = failed_verdict(judge, str(decision), request.neighbours)
     paper_index.update(key, verdict=decision)
     problems = verdict_problems(decision)
 
@@ -57,7 +71,7 @@ def judge_paper(
     )
     return StageOutcome(
         metadata={
-            "title": metadata["title"],
+            "title": request.title,
             "decision": decision.get("decision") or "error",
             "relevance": dg.MetadataValue.float(_score(decision, "relevance")),
             "novelty": dg.MetadataValue.float(_score(decision, "novelty")),
@@ -69,7 +83,11 @@ def judge_paper(
                 if neighbour_rows
                 else "_none indexed yet_"
             ),
+            "model": decision.get("model", ""),
+            "input_tokens": int(decision.get("input_tokens", 0)),
+            "output_tokens": int(decision.get("output_tokens", 0)),
             "cost_usd": float(decision.get("cost_usd", 0.0)),
+            **({"message_batch": decision["message_batch"]} if decision.get("message_batch") else {}),
         },
         checks=[
             CheckOutcome(

@@ -9,13 +9,15 @@ A paper that fails a stage (an exception or a failed blocking check) stops there
 """
 
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import dagster as dg
 
 from annapurna_assets.codegen import PageSelectionConfig, choose_pages, write_code
 from annapurna_assets.ingest import describe_paper, extract_text, paper_document, store_pdf
-from annapurna_assets.judging import judge_paper, paper_embedding_text
-from annapurna_assets.stage import partition_events
+from annapurna_assets.judging import judge_request, paper_embedding_text, record_verdict
+from annapurna_assets.stage import StageOutcome, partition_events
 from annapurna_resources import (
     CodeGenerator,
     Judge,
@@ -28,7 +30,8 @@ from annapurna_resources import (
 
 STAGES = ("paper_metadata", "verdict", "raw_pdf", "paper_text", "selected_pages", "generated_code")
 BATCH_JOB = "lifecycle_batch_job"
-BATCH_OP = "run_paper_lifecycle"
+BATCH_OP = "describe_papers"  # the op that takes the run config
+LLM_POOL = "llm"  # bounds concurrent LLM calls across runs: the judging and code-writing steps claim it
 
 
 class LifecycleBatchConfig(dg.Config):
@@ -36,59 +39,123 @@ class LifecycleBatchConfig(dg.Config):
     through: str = "generated_code"  # the last stage to run, e.g. "verdict" to only judge
 
 
+@dataclass
+class PaperBatch:
+    """What flows from one step of a lifecycle run to the next: the papers still going, and those that failed."""
+
+    active: list[str]
+    through: str
+    total: int
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def runs(self, stage: str) -> bool:
+        return STAGES.index(stage) <= STAGES.index(self.through)
+
+    def fail(self, context, key: str, stage: str, error: Exception) -> None:
+        self.failed[key] = f"{stage}: {error}"
+        context.log.error(f"{key} failed at {stage}: {error}\n{traceback.format_exc(limit=6)}")
+
+
+def run_stage(context, batch: PaperBatch, stage: str, run: Callable[[str], StageOutcome | None]) -> None:
+    """`run` for every active paper: its events are logged per partition; a paper that fails or is blocked stops."""
+    if not batch.runs(stage):
+        return
+    still_active = []
+    for key in batch.active:
+        try:
+            outcome = run(key)
+        except Exception as error:  # one paper's failure must not stop the others
+            batch.fail(context, key, stage, error)
+            continue
+        if outcome is None:
+            continue
+        for event in partition_events(stage, key, outcome):
+            context.log_event(event)
+        if outcome.blocked_by is None:
+            still_active.append(key)
+        else:
+            context.log.warning(f"{key} stops at {stage}: {outcome.blocked_by.description}")
+    batch.active = still_active
+
+
 @dg.op(name=BATCH_OP)
-def run_paper_lifecycle(
+def describe_papers(
     context: dg.OpExecutionContext,
     config: LifecycleBatchConfig,
     paper_index: SqlitePaperIndex,
     paper_sources: PaperSources,
     pdf_fetcher: PdfFetcher,
     blob_store: LocalBlobStore,
-    embedder: MiniLMEmbedder,
-    judge: Judge,
-    code_generator: CodeGenerator,
-) -> None:
+) -> PaperBatch:
     if config.through not in STAGES:
         raise dg.Failure(f"through={config.through!r} is not one of {STAGES}")
-    stages = STAGES[: STAGES.index(config.through) + 1]
-    pages_config = PageSelectionConfig()
-    active, failed = list(dict.fromkeys(config.paper_keys)), {}
-    for stage in stages:
-        vectors = _embed_batch(active, paper_index, embedder) if stage == "verdict" else {}
-        run = {
-            "paper_metadata": lambda k: describe_paper(
-                k, paper_index, paper_sources, pdf_fetcher, blob_store, context.log
-            ),
-            "verdict": lambda k: judge_paper(k, paper_index, embedder, judge, vectors.get(k)),
-            "raw_pdf": lambda k: store_pdf(k, paper_index, blob_store, pdf_fetcher),
-            "paper_text": lambda k: extract_text(k, paper_index, blob_store),
-            "selected_pages": lambda k: choose_pages(k, paper_index, blob_store, pages_config),
-            "generated_code": lambda k: write_code(k, paper_index, blob_store, code_generator),
-        }[stage]
-        still_active = []
-        for key in active:
-            try:
-                outcome = run(key)
-            except Exception as error:  # one paper's failure must not stop the others
-                failed[key] = f"{stage}: {error}"
-                context.log.error(f"{key} failed at {stage}: {error}\n{traceback.format_exc(limit=6)}")
-                continue
-            if outcome is None:
-                continue
-            for event in partition_events(stage, key, outcome):
-                context.log_event(event)
-            if outcome.blocked_by is None:
-                still_active.append(key)
-            else:
-                context.log.warning(f"{key} stops at {stage}: {outcome.blocked_by.description}")
-        active = still_active
-    context.log.info(
-        f"{len(config.paper_keys)} papers: {len(active)} went through {config.through}, {len(failed)} failed"
+    keys = list(dict.fromkeys(config.paper_keys))
+    batch = PaperBatch(active=keys, through=config.through, total=len(keys))
+    run_stage(
+        context,
+        batch,
+        "paper_metadata",
+        lambda k: describe_paper(k, paper_index, paper_sources, pdf_fetcher, blob_store, context.log),
     )
-    if failed:
+    return batch
+
+
+@dg.op(pool=LLM_POOL)
+def judge_papers(
+    context: dg.OpExecutionContext,
+    batch: PaperBatch,
+    paper_index: SqlitePaperIndex,
+    embedder: MiniLMEmbedder,
+    judge: Judge,
+) -> PaperBatch:
+    """Every paper's neighbours first, then one `judge_many` call (a Message Batch when the judge is set up so)."""
+    if not batch.runs("verdict") or not batch.active:
+        return batch
+    vectors = _embed_batch(batch.active, paper_index, embedder)
+    requests = {}
+    for key in batch.active:
+        try:
+            requests[key] = judge_request(key, paper_index, embedder, vectors.get(key))
+        except Exception as error:
+            batch.fail(context, key, "verdict", error)
+    batch.active = list(requests)
+    decisions = dict(zip(requests, judge.judge_many(list(requests.values()))))
+    run_stage(context, batch, "verdict", lambda k: record_verdict(k, paper_index, judge, requests[k], decisions[k]))
+    return batch
+
+
+@dg.op
+def read_papers(
+    context: dg.OpExecutionContext,
+    batch: PaperBatch,
+    paper_index: SqlitePaperIndex,
+    pdf_fetcher: PdfFetcher,
+    blob_store: LocalBlobStore,
+) -> PaperBatch:
+    """Download, extract text and choose the pages of the accepted papers."""
+    pages_config = PageSelectionConfig()
+    run_stage(context, batch, "raw_pdf", lambda k: store_pdf(k, paper_index, blob_store, pdf_fetcher))
+    run_stage(context, batch, "paper_text", lambda k: extract_text(k, paper_index, blob_store))
+    run_stage(context, batch, "selected_pages", lambda k: choose_pages(k, paper_index, blob_store, pages_config))
+    return batch
+
+
+@dg.op(pool=LLM_POOL)
+def write_papers_code(
+    context: dg.OpExecutionContext,
+    batch: PaperBatch,
+    paper_index: SqlitePaperIndex,
+    blob_store: LocalBlobStore,
+    code_generator: CodeGenerator,
+) -> None:
+    run_stage(context, batch, "generated_code", lambda k: write_code(k, paper_index, blob_store, code_generator))
+    context.log.info(
+        f"{batch.total} papers: {len(batch.active)} went through {batch.through}, {len(batch.failed)} failed"
+    )
+    if batch.failed:
         raise dg.Failure(
-            f"{len(failed)} of {len(config.paper_keys)} papers failed (the others were recorded)",
-            metadata={"failed_papers": dg.MetadataValue.json(failed)},
+            f"{len(batch.failed)} of {batch.total} papers failed (the others were recorded)",
+            metadata={"failed_papers": dg.MetadataValue.json(batch.failed)},
         )
 
 
@@ -102,8 +169,13 @@ def _embed_batch(keys: list[str], paper_index: SqlitePaperIndex, embedder: MiniL
 @dg.job(name=BATCH_JOB, tags={"annapurna/kind": "lifecycle-batch"}, executor_def=dg.in_process_executor)
 def lifecycle_batch_job():
     """The lifecycle of a batch of papers (launched by paper_lifecycle_sensor; paper keys in the run config)."""
-    run_paper_lifecycle()
+    write_papers_code(read_papers(judge_papers(describe_papers())))
 
 
 def lifecycle_run_config(paper_keys: list[str], through: str = "generated_code") -> dict:
     return {"ops": {BATCH_OP: {"config": {"paper_keys": paper_keys, "through": through}}}}
+
+
+def lifecycle_paper_keys(run_config: dict) -> list[str]:
+    """The paper keys a lifecycle run was launched with."""
+    return run_config.get("ops", {}).get(BATCH_OP, {}).get("config", {}).get("paper_keys", [])

@@ -7,7 +7,7 @@ from annapurna_assets.partitions import papers_partitions
 from annapurna_resources import SqlitePaperIndex
 
 TRN1_BATCH = ("trn1_batch_job", "run_trn1_batch")
-LIFECYCLE_BATCH = ("lifecycle_batch_job", "run_paper_lifecycle")
+LIFECYCLE_BATCH = ("lifecycle_batch_job", "describe_papers")
 LIFECYCLE_JOB = "paper_lifecycle_job"
 STAGE_ASSETS = {
     "metadata": "paper_metadata",

@@ -28,3 +28,19 @@ def ensure_dagster_home() -> Path:
     if os.environ.get("ANNAPURNA_PAPERS_DIR"):
         os.environ["ANNAPURNA_PAPERS_DIR"] = str(Path(os.environ["ANNAPURNA_PAPERS_DIR"]).resolve())
     return home
+
+
+def pool_limits() -> dict[str, int]:
+    """Concurrency pools: `trn1` (one batch on the launcher at a time) and `llm` (steps calling an LLM at once,
+    ANNAPURNA_LLM_CONCURRENCY, default 4). Each claiming step makes its LLM calls one after another."""
+    return {"trn1": 1, "llm": int(os.environ.get("ANNAPURNA_LLM_CONCURRENCY") or 4)}
+
+
+def configure_pools(instance) -> dict[str, int]:
+    """Set the instance's pool limits from configuration (a pool Dagster has not seen would get default_limit 1)."""
+    storage = instance.event_log_storage
+    limits = pool_limits()
+    for pool, limit in limits.items():
+        if storage.get_concurrency_info(pool).slot_count != limit:
+            storage.set_concurrency_slots(pool, limit)
+    return limits

@@ -9,6 +9,11 @@ Retries are the SDK's: it retries 408/409/429/5xx (529 overloaded included) up t
 waits what `retry-after-ms` / `retry-after` asks (else exponential backoff from 0.5 s, at most 8 s).
 The SDK is imported on first use.
 
+Large backfills: with `use_message_batches`, `judge_many` sends a run's papers as one Message Batch (half price)
+and polls it until it ends; each paper's result becomes its verdict or its JudgeFailure.
+
+The prompt is configuration (`prompt_template`, placeholders below); its hash is the verdict's prompt_version.
+
 Sampling: the SDK (2.x) sends `anthropic-version: 2026-10-21`, which rejects `temperature` (even 0 or 1) with a
 400, so the Anthropic API request has none; the forced tool call and schema validation keep verdicts
 structured. Bedrock's invoke body (`anthropic_version: bedrock-2023-05-31`) still takes it: temperature 0 there.
@@ -18,11 +23,13 @@ import hashlib
 import json
 import math
 import os
+import string
+import time
 
 import numpy as np
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, field_validator
 
-from annapurna_resources.judge import DEFAULT_RESEARCH_INTERESTS, Judge, JudgeFailure
+from annapurna_resources.judge import DEFAULT_RESEARCH_INTERESTS, Judge, JudgeFailure, JudgeRequest
 from annapurna_resources.paper_index import Neighbour
 
 DEFAULT_CLAUDE_MODEL = "claude-sonnet-4-5"
@@ -102,6 +109,29 @@ _ENUMS = {
 }
 
 
+PROMPT_PLACEHOLDERS = {"research_interests", "target_accelerator", "title", "abstract", "neighbours"}
+
+
+def check_prompt_template(template: str) -> str:
+    """The template when it names only known placeholders and at least {title} and {abstract}, else ValueError."""
+    try:
+        named = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+    except ValueError as error:
+        raise ValueError(f"the judge prompt template does not parse as a format string: {error}") from error
+    unknown = sorted(named - PROMPT_PLACEHOLDERS)
+    missing = sorted({"title", "abstract"} - named)
+    if unknown or missing:
+        raise ValueError(
+            "the judge prompt template "
+            + "; ".join(
+                ([f"names unknown placeholders {unknown}"] if unknown else [])
+                + ([f"lacks {missing}"] if missing else [])
+            )
+            + f" (placeholders: {', '.join('{' + p + '}' for p in sorted(PROMPT_PLACEHOLDERS))}; double literal braces)"
+        )
+    return template
+
+
 def validate_verdict_input(tool_input: object) -> dict:
     """The `record_verdict` input when it matches the schema, else JudgeFailure with every problem found."""
     if not isinstance(tool_input, dict):
@@ -141,6 +171,11 @@ def neighbour_lines(neighbours: list[Neighbour]) -> str:
     return "\n".join(f"{n.key} | {n.similarity:.2f} | {n.title}" for n in neighbours)
 
 
+def _custom_id(index: int) -> str:
+    """Message Batch custom ids must match ^[a-zA-Z0-9_-]{1,64}$, which paper keys need not."""
+    return f"paper-{index}"
+
+
 def _neighbour_dict(neighbour: Neighbour) -> dict:
     return {"key": neighbour.key, "title": neighbour.title, "similarity": round(neighbour.similarity, 4)}
 
@@ -163,7 +198,18 @@ class ClaudeJudge(Judge):
     input_usd_per_mtok: float = 3.0
     output_usd_per_mtok: float = 15.0
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
+    use_message_batches: bool = False
+    batch_min_papers: int = 10
+    batch_poll_s: float = 30.0
+    batch_max_wait_s: float = 24 * 3600.0
+    batch_price_factor: float = 0.5  # Message Batches cost half the standard price
     _client: object | None = PrivateAttr(default=None)
+    _batch_id: str = PrivateAttr(default="")
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _known_placeholders(cls, template: str) -> str:
+        return check_prompt_template(template)
 
     @property
     def name(self) -> str:
@@ -237,7 +283,70 @@ class ClaudeJudge(Judge):
             raise JudgeFailure(f"{self.name} API error {error.status_code}{after}: {error.message}") from error
         except anthropic.AnthropicError as error:
             raise JudgeFailure(f"{self.name} request failed: {type(error).__name__}: {error}") from error
+        return self._verdict_from_message(response, neighbours)
 
+    def judge_many(self, requests: list[JudgeRequest]) -> list[dict | JudgeFailure]:
+        """One Message Batch (half price, answers within 24 h) when `use_message_batches` is on and there are at
+        least `batch_min_papers` requests; one request per paper otherwise (and always on Bedrock, whose batch
+        inference is an S3 job, not this API)."""
+        if not self.use_message_batches or self.use_bedrock or len(requests) < self.batch_min_papers:
+            return super().judge_many(requests)
+        try:
+            results = self._run_message_batch(requests)
+        except JudgeFailure as failure:
+            return [failure] * len(requests)
+        verdicts: list[dict | JudgeFailure] = []
+        for i, request in enumerate(requests):
+            result = results.get(_custom_id(i))
+            try:
+                if result is None:
+                    raise JudgeFailure("the Message Batch results have no entry for this paper")
+                if result.type == "errored":
+                    error = result.error.error
+                    raise JudgeFailure(f"the Message Batch request errored: {error.type}: {error.message}")
+                if result.type != "succeeded":  # canceled or expired (not processed within 24 h)
+                    raise JudgeFailure(f"the Message Batch request was {result.type}")
+                verdict = self._verdict_from_message(result.message, request.neighbours, self.batch_price_factor)
+                verdicts.append({**verdict, "message_batch": self._batch_id})
+            except JudgeFailure as failure:
+                verdicts.append(failure)
+        return verdicts
+
+    def _run_message_batch(self, requests: list[JudgeRequest]) -> dict:
+        """Submit every request as one Message Batch, wait for it to end, and return {custom_id: result}."""
+        import anthropic
+
+        batches = self.client().messages.batches
+        try:
+            batch = batches.create(
+                requests=[
+                    {
+                        "custom_id": _custom_id(i),
+                        "params": {
+                            **self._request(r.title, r.abstract, r.neighbours),
+                            "max_tokens": self.max_tokens,
+                        },
+                    }
+                    for i, r in enumerate(requests)
+                ]
+            )
+            self._batch_id = batch.id
+            deadline = time.monotonic() + self.batch_max_wait_s
+            while batch.processing_status != "ended":
+                if time.monotonic() > deadline:
+                    batches.cancel(batch.id)
+                    raise JudgeFailure(
+                        f"Message Batch {batch.id} did not end within {self.batch_max_wait_s:.0f} s; cancelled"
+                    )
+                time.sleep(self.batch_poll_s)
+                batch = batches.retrieve(batch.id)
+            return {entry.custom_id: entry.result for entry in batches.results(batch.id)}
+        except anthropic.APIStatusError as error:
+            raise JudgeFailure(f"Message Batches API error {error.status_code}: {error.message}") from error
+        except anthropic.AnthropicError as error:
+            raise JudgeFailure(f"Message Batch failed: {type(error).__name__}: {error}") from error
+
+    def _verdict_from_message(self, response, neighbours: list[Neighbour], price_factor: float = 1.0) -> dict:
         if response.stop_reason == "refusal":
             details = getattr(response, "stop_details", None)
             explanation = getattr(details, "explanation", None) or getattr(details, "category", None) or ""
@@ -255,11 +364,12 @@ class ClaudeJudge(Judge):
             if response.stop_reason == "max_tokens":
                 raise JudgeFailure(f"the reply was cut at max_tokens ({self.max_tokens}): {failure}") from None
             raise
-
         usage = response.usage
-        return self._verdict(verdict_input, neighbours, usage.input_tokens, usage.output_tokens)
+        return self._verdict(verdict_input, neighbours, usage.input_tokens, usage.output_tokens, price_factor)
 
-    def _verdict(self, answer: dict, neighbours: list[Neighbour], input_tokens: int, output_tokens: int) -> dict:
+    def _verdict(
+        self, answer: dict, neighbours: list[Neighbour], input_tokens: int, output_tokens: int, price_factor: float
+    ) -> dict:
         by_key = {n.key: n for n in neighbours}
         similar = answer["similar_to_indexed"] == "yes"
         named = by_key.get(answer["most_similar_key"])
@@ -294,7 +404,7 @@ class ClaudeJudge(Judge):
             "reasons": reasons,
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
-            "cost_usd": round(self.cost_usd(input_tokens, output_tokens), 6),
+            "cost_usd": round(self.cost_usd(input_tokens, output_tokens) * price_factor, 6),
         }
 
     def estimate_verdict_cost(self, title: str, abstract: str, neighbours: list[Neighbour]) -> dict:

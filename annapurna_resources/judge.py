@@ -7,6 +7,7 @@ and return the same shape.
 """
 
 import hashlib
+from dataclasses import dataclass
 
 import dagster as dg
 import numpy as np
@@ -35,6 +36,16 @@ class JudgeFailure(Exception):
     """The judge could not produce a real verdict (API error, refusal, unparsable answer); the message says why."""
 
 
+@dataclass(frozen=True)
+class JudgeRequest:
+    """One paper to judge: what `Judge.judge` takes, for judging many papers at once."""
+
+    title: str
+    abstract: str
+    neighbours: list[Neighbour]
+    paper_vector: np.ndarray | None = None
+
+
 class Judge(dg.ConfigurableResource):
     """What every judge offers the `verdict` asset."""
 
@@ -43,6 +54,17 @@ class Judge(dg.ConfigurableResource):
     ) -> dict:
         """`paper_vector` is the MiniLM embedding of "title. abstract" when the caller has it already."""
         raise NotImplementedError
+
+    def judge_many(self, requests: list[JudgeRequest]) -> list[dict | JudgeFailure]:
+        """A verdict or the JudgeFailure for each request, in order; one paper's failure never stops the others.
+        Judges with a cheaper way to judge many papers at once (Claude's Message Batches) override this."""
+        verdicts: list[dict | JudgeFailure] = []
+        for request in requests:
+            try:
+                verdicts.append(self.judge(request.title, request.abstract, request.neighbours, request.paper_vector))
+            except JudgeFailure as failure:
+                verdicts.append(failure)
+        return verdicts
 
 
 class OfflineJudge(Judge):

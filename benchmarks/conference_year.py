@@ -41,7 +41,7 @@ def run_worker(run_configs_file: Path) -> None:
 def main(workers: int) -> None:
     import dagster as dg
 
-    from annapurna_assets.lifecycle import lifecycle_run_config
+    from annapurna_assets.lifecycle import lifecycle_paper_keys, lifecycle_run_config
     from annapurna_assets.progress import stage_counts
     from tests.fakes.openreview_api import icml2024_notes
 
@@ -53,7 +53,7 @@ def main(workers: int) -> None:
             requests = defs.resolve_sensor_def("paper_lifecycle_sensor")(context).run_requests
         runs = [
             (
-                lifecycle_run_config(r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"], "verdict"),
+                lifecycle_run_config(lifecycle_paper_keys(r.run_config), "verdict"),
                 r.tags,
             )
             for r in requests

@@ -19,6 +19,7 @@ from listing_replay import materialize_listing, replayed_openreview
 def main() -> None:
     import dagster as dg
 
+    from annapurna_assets.lifecycle import lifecycle_paper_keys
     from annapurna_resources.listed_paper import DECISIONS
     from tests.fakes.openreview_api import iclr2025_notes
 
@@ -32,9 +33,7 @@ def main() -> None:
         with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
             result = sensor(context)
         sensor_tick_seconds = time.perf_counter() - started
-        requested = sum(
-            len(r.run_config["ops"]["run_paper_lifecycle"]["config"]["paper_keys"]) for r in result.run_requests
-        )
+        requested = sum(len(lifecycle_paper_keys(r.run_config)) for r in result.run_requests)
 
         annapurna = Path(sys.executable).with_name("annapurna")
         started = time.perf_counter()

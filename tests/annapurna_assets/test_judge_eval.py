@@ -119,3 +119,37 @@ def test_offline_judge_ranks_diffusion_papers_on_the_real_listing(capsys):
     assert {"topic", "auc", "precision_at_k", "n", "positives"} <= set(diffusion)
     assert diffusion["n"] == 400 and diffusion["positives"] > 5
     assert diffusion["auc"] >= 0.8
+
+
+def test_two_claude_prompts_side_by_side(tmp_path, monkeypatch, capsys):
+    from tests.fakes.anthropic_api import GOOD_VERDICT, FakeAnthropicApi, tool_verdict
+
+    listing = tmp_path / "neurips2023" / "oral.csv"
+    listing.parent.mkdir()
+    listing.write_text(
+        "paper_id,title,link,keywords,abstract\n"
+        'a1,Score Matching for Images,https://openreview.net/forum?id=a1,"Diffusion Model,Images",Denoising.\n'
+        'a2,Message Passing Revisited,https://openreview.net/forum?id=a2,"Graph Neural Networks",Graphs.\n'
+        'a3,Latent Diffusion at Scale,https://openreview.net/forum?id=a3,"diffusion model",Latents.\n'
+    )
+    strict, lenient = tmp_path / "strict.txt", tmp_path / "lenient.txt"
+    strict.write_text("STRICT-PROMPT {research_interests}\n{title}\n{abstract}\n{neighbours}")
+    lenient.write_text("LENIENT-PROMPT {research_interests}\n{title}\n{abstract}")
+    steps = [tool_verdict(), tool_verdict({**GOOD_VERDICT, "relevant": "no", "relevance": 0.2}), tool_verdict()]
+    with FakeAnthropicApi(*steps, *steps) as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+        monkeypatch.setenv("ANNAPURNA_ANTHROPIC_URL", fake.url)
+        argv = ["judge-eval", "--listing", str(listing), "--topic", "diffusion=diffusion model", "--judge", "claude"]
+        assert cli.main([*argv, "--prompt", str(strict), "--compare-prompt", str(lenient), "--json"]) == 0
+
+    (row,) = map(json.loads, capsys.readouterr().out.strip().splitlines())
+    assert row["n"] == 3 and row["positives"] == 2
+    assert row["auc"] == row["compare_auc"] == 1.0 and row["decision_agreement"] == 1.0
+    prompts = [body["messages"][0]["content"] for body in fake.message_bodies()]
+    assert [p.split()[0] for p in prompts] == ["STRICT-PROMPT"] * 3 + ["LENIENT-PROMPT"] * 3
+    assert "diffusion: diffusion model" in prompts[0] and "Latent Diffusion at Scale" in prompts[5]
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text("{paper}")
+    with pytest.raises(SystemExit, match="unknown placeholders"):
+        cli.main([*argv, "--prompt", str(bad)])

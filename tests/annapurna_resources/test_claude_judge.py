@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from annapurna_resources.claude_judge import ClaudeJudge, JudgeFailure
-from annapurna_resources.judge import DEFAULT_RESEARCH_INTERESTS
+from annapurna_resources.judge import DEFAULT_RESEARCH_INTERESTS, JudgeRequest
 from annapurna_resources.paper_index import Neighbour
 from tests.fakes.anthropic_api import (
     GOOD_VERDICT,
@@ -254,3 +254,72 @@ def test_judge_failure_in_the_verdict_stage_fails_well_formed(annapurna_home):
     assert "Attention Is All You Need" in fake.message_bodies()[0]["messages"][0]["content"]
     stored = index.get("arxiv-2009-14794")["verdict"]
     assert stored["decision"] is None and stored["judge"] == "claude" and "refused" in stored["error"]
+
+
+def batch_requests(n: int) -> list[JudgeRequest]:
+    return [JudgeRequest(f"{TITLE} ({i})", ABSTRACT, NEIGHBOURS) for i in range(n)]
+
+
+def batched(fake: FakeAnthropicApi, **config) -> ClaudeJudge:
+    return claude(fake, use_message_batches=True, batch_min_papers=3, batch_poll_s=0.01, **config)
+
+
+def test_message_batch_judges_many_papers_at_half_price():
+    with FakeAnthropicApi(tool_verdict(input_tokens=1000, output_tokens=200), batch_polls=2) as fake:
+        verdicts = batched(fake).judge_many(batch_requests(4))
+
+    created = [r for r in fake.requests if r.method == "POST" and r.path == "/v1/messages/batches"]
+    assert len(created) == 1 and not fake.message_bodies()  # one batch, no single-message request
+    sent = json.loads(created[0].body)["requests"]
+    assert [entry["custom_id"] for entry in sent] == ["paper-0", "paper-1", "paper-2", "paper-3"]
+    params = sent[2]["params"]
+    assert params["tool_choice"] == {"type": "tool", "name": "record_verdict"} and params["max_tokens"] == 1024
+    assert f"{TITLE} (2)" in params["messages"][0]["content"]
+    polls = [r for r in fake.requests if r.method == "GET" and r.path.count("/") == 4]
+    assert len(polls) >= 2  # polled while in_progress
+    assert all(v["decision"] == "accept" and v["message_batch"].startswith("msgbatch_") for v in verdicts)
+    assert verdicts[0]["cost_usd"] == pytest.approx((1000 * 3 + 200 * 15) / 1e6 / 2)
+
+
+def test_message_batch_results_are_matched_to_their_papers_and_failures_stay_per_paper():
+    steps = [tool_verdict(), rate_limited(), refusal(), tool_verdict(verdict_with(relevant="no", relevance=0.1))]
+    with FakeAnthropicApi(*steps) as fake:
+        verdicts = batched(fake).judge_many(batch_requests(4))
+
+    assert verdicts[0]["decision"] == "accept"
+    assert isinstance(verdicts[1], JudgeFailure) and "errored: rate_limit_error" in str(verdicts[1])
+    assert isinstance(verdicts[2], JudgeFailure) and "refused" in str(verdicts[2])
+    assert verdicts[3]["decision"] == "reject"
+
+
+def test_small_runs_and_bedrock_do_not_use_message_batches():
+    with FakeAnthropicApi(tool_verdict()) as fake:
+        verdicts = batched(fake).judge_many(batch_requests(2))
+    assert len(fake.message_bodies()) == 2 and not any("batches" in r.path for r in fake.requests)
+    assert all("message_batch" not in v for v in verdicts)
+
+
+def test_message_batch_that_does_not_end_in_time_is_cancelled_and_fails_every_paper():
+    with FakeAnthropicApi(tool_verdict(), batch_polls=10_000) as fake:
+        verdicts = batched(fake, batch_max_wait_s=0.1).judge_many(batch_requests(3))
+    assert all(isinstance(v, JudgeFailure) and "did not end within" in str(v) for v in verdicts)
+    assert any(r.method == "POST" and r.path.endswith("/cancel") for r in fake.requests)
+
+
+def test_prompt_template_is_configuration_and_checked(monkeypatch, tmp_path):
+    from annapurna_assets.definitions import build_judge
+
+    prompt = tmp_path / "strict.txt"
+    prompt.write_text("Only {research_interests}. Title: {title}\nAbstract: {abstract}\n{neighbours}")
+    monkeypatch.setenv("ANNAPURNA_JUDGE", "claude")
+    monkeypatch.setenv("ANNAPURNA_JUDGE_PROMPT_FILE", str(prompt))
+    monkeypatch.setenv("ANNAPURNA_CLAUDE_MESSAGE_BATCHES", "1")
+    monkeypatch.setenv("ANNAPURNA_CLAUDE_INPUT_USD_PER_MTOK", "1.0")
+    judge = build_judge(embedder=None)
+    assert judge.prompt_template == prompt.read_text() and judge.use_message_batches
+    assert judge.input_usd_per_mtok == 1.0
+    assert judge.prompt_version() != ClaudeJudge().prompt_version()
+
+    prompt.write_text("Judge {paper_title}: {abstract}")
+    with pytest.raises(ValueError, match=r"unknown placeholders \['paper_title'\]; lacks \['title'\]"):
+        build_judge(embedder=None)

@@ -7,11 +7,16 @@ What the `anthropic` SDK sends, and what the fake checks:
   {"input_tokens": n}.
 - Bedrock: `POST /model/<model-id>/invoke` (the SDK moves `model` from the body into the path), SigV4-signed
   (`authorization: AWS4-HMAC-SHA256 ...`), body with `anthropic_version: "bedrock-2023-05-31"` and no `model`.
+- Message Batches: `POST /v1/messages/batches` {requests: [{custom_id, params}]}, `GET /v1/messages/batches/<id>`
+  (in_progress for `batch_polls` polls, then ended with a results_url), `GET .../results` (JSONL, one line per
+  request, in reverse order: clients must match by custom_id), `POST .../cancel`. Each request of a batch takes
+  the next scenario step: a 200 reply becomes a `succeeded` result, an error reply an `errored` one.
 Both answer with the same Messages response shape. A scenario is a list of steps, one per request, the last
 repeating; every request is kept (`fake.requests`, `fake.message_bodies()`) for assertions on the prompt.
 """
 
 import json
+import re
 from collections.abc import Callable
 from itertools import count
 
@@ -141,9 +146,11 @@ def _counted_tokens(body: dict) -> int:
 class FakeAnthropicApi:
     """`with FakeAnthropicApi(step, ...) as fake:` serves the scenario at `fake.url`."""
 
-    def __init__(self, *steps: Step):
+    def __init__(self, *steps: Step, batch_polls: int = 1):
         self.steps = list(steps) or [tool_verdict()]
         self.served = 0
+        self.batch_polls = batch_polls
+        self.batches: dict[str, dict] = {}
         self.server = LoopbackServer(self.handle)
 
     @property
@@ -174,27 +181,33 @@ class FakeAnthropicApi:
         self.served += 1
         return step
 
+    def _invalid_params(self, body: dict, version: str) -> Reply | None:
+        missing = [f for f in ("model", "max_tokens", "messages") if f not in body]
+        if missing:
+            return _error("anthropic", 400, "invalid_request_error", f"{missing[0]}: Field required", "")
+        sampling = [f for f in ("temperature", "top_p", "top_k") if f in body]
+        if sampling and version == "2026-10-21":  # that API version removed the sampling parameters
+            return _error(
+                "anthropic", 400, "invalid_request_error", f"{sampling[0]}: Extra inputs are not permitted", ""
+            )
+        return None
+
     def handle(self, request: Request) -> Reply:
-        if request.method != "POST":
-            return _error("anthropic", 405, "invalid_request_error", "method not allowed", "ValidationException")
-        body = json.loads(request.body or b"{}")
-        if request.path in ("/v1/messages", "/v1/messages/count_tokens"):
+        if request.path.startswith("/v1/"):
             if not (request.headers.get("authorization", "").startswith("Bearer ") or request.headers.get("x-api-key")):
                 return _error("anthropic", 401, "authentication_error", "invalid x-api-key", "")
             version = request.headers.get("anthropic-version")
             if version not in ANTHROPIC_VERSIONS:
                 return _error("anthropic", 400, "invalid_request_error", f"anthropic-version {version!r}", "")
+            if request.path.startswith("/v1/messages/batches"):
+                return self._handle_batches(request, version)
+        if request.method != "POST":
+            return _error("anthropic", 405, "invalid_request_error", "method not allowed", "ValidationException")
+        body = json.loads(request.body or b"{}")
+        if request.path in ("/v1/messages", "/v1/messages/count_tokens"):
             if request.path.endswith("/count_tokens"):
                 return Reply.json({"input_tokens": _counted_tokens(body)})
-            missing = [f for f in ("model", "max_tokens", "messages") if f not in body]
-            if missing:
-                return _error("anthropic", 400, "invalid_request_error", f"{missing[0]}: Field required", "")
-            sampling = [f for f in ("temperature", "top_p", "top_k") if f in body]
-            if sampling and version == "2026-10-21":  # that API version removed the sampling parameters
-                return _error(
-                    "anthropic", 400, "invalid_request_error", f"{sampling[0]}: Extra inputs are not permitted", ""
-                )
-            return self._next_step()("anthropic")
+            return self._invalid_params(body, version) or self._next_step()("anthropic")
         if request.path.startswith("/model/") and request.path.endswith("/invoke"):
             if not request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential="):
                 return _error("bedrock", 403, "", "Missing Authentication Token", "AccessDeniedException")
@@ -203,3 +216,70 @@ class FakeAnthropicApi:
                 return _error("bedrock", 400, "", message, "ValidationException")
             return self._next_step()("bedrock")
         return _error("anthropic", 404, "not_found_error", f"no route {request.path}", "UnknownOperationException")
+
+    def _batch_object(self, batch_id: str) -> dict:
+        batch = self.batches[batch_id]
+        ended = batch["polls"] >= self.batch_polls or batch["cancelled"]
+        total = len(batch["requests"])
+        return {
+            "id": batch_id,
+            "type": "message_batch",
+            "processing_status": "ended" if ended else "in_progress",
+            "request_counts": {
+                "processing": 0 if ended else total,
+                "succeeded": total if ended and not batch["cancelled"] else 0,
+                "errored": 0,
+                "canceled": total if batch["cancelled"] else 0,
+                "expired": 0,
+            },
+            "created_at": "2026-11-25T10:00:00Z",
+            "expires_at": "2026-11-26T10:00:00Z",
+            "ended_at": "2026-11-25T10:05:00Z" if ended else None,
+            "archived_at": None,
+            "cancel_initiated_at": "2026-11-25T10:04:00Z" if batch["cancelled"] else None,
+            "results_url": f"{self.url}/v1/messages/batches/{batch_id}/results" if ended else None,
+        }
+
+    def _handle_batches(self, request: Request, version: str) -> Reply:
+        path = request.path.removeprefix("/v1/messages/batches").strip("/")
+        if request.method == "POST" and not path:
+            body = json.loads(request.body or b"{}")
+            requests = body.get("requests") or []
+            if not requests:
+                return _error("anthropic", 400, "invalid_request_error", "requests: at least one request", "")
+            for entry in requests:
+                if not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", str(entry.get("custom_id", ""))):
+                    message = f"custom_id {entry.get('custom_id')!r} must match ^[a-zA-Z0-9_-]{{1,64}}$"
+                    return _error("anthropic", 400, "invalid_request_error", message, "")
+                invalid = self._invalid_params(entry.get("params") or {}, version)
+                if invalid is not None:
+                    return invalid
+            batch_id = f"msgbatch_01Fake{next(_message_ids):012d}"
+            self.batches[batch_id] = {"requests": requests, "polls": 0, "cancelled": False}
+            return Reply.json(self._batch_object(batch_id))
+        batch_id, _, action = path.partition("/")
+        if batch_id not in self.batches:
+            return _error("anthropic", 404, "not_found_error", f"no message batch {batch_id}", "")
+        batch = self.batches[batch_id]
+        if request.method == "POST" and action == "cancel":
+            batch["cancelled"] = True
+            return Reply.json(self._batch_object(batch_id))
+        if request.method == "GET" and not action:
+            batch["polls"] += 1
+            return Reply.json(self._batch_object(batch_id))
+        if request.method == "GET" and action == "results":
+            lines = []
+            for entry in batch["requests"]:
+                if batch["cancelled"]:
+                    lines.append(json.dumps({"custom_id": entry["custom_id"], "result": {"type": "canceled"}}))
+                    continue
+                reply = self._next_step()("anthropic")
+                answer = json.loads(reply.body)
+                result = (
+                    {"type": "succeeded", "message": answer}
+                    if reply.status == 200
+                    else {"type": "errored", "error": answer}
+                )
+                lines.append(json.dumps({"custom_id": entry["custom_id"], "result": result}))
+            return Reply(200, "\n".join(reversed(lines)) + "\n", {"Content-Type": "application/binary"})
+        return _error("anthropic", 404, "not_found_error", f"no route {request.method} {request.path}", "")
