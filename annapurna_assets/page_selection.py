@@ -1,8 +1,9 @@
-"""Choosing the pages worth giving a code generator: a transparent heuristic under a token budget.
+"""Choosing the pages worth giving a code generator under a token budget.
 
-Each page is scored by cues of implementation content (equations, algorithms, losses, architecture) and
-experimental setup (hyperparameters, datasets, optimisers), and penalised for references and related
-work. Page 1 (title and abstract) is always kept. Pages are taken best-first until the budget is spent.
+Pages are taken best-scored first until the budget is spent (the title and abstract reach the code generator
+separately, so page 1 competes like any other page).
+The pipeline's scores are the page classifier's P(useful) (`page_classifier`); `score_page` is a transparent
+cue score (implementation and setup cues, minus references and related work), one of the classifier's features.
 """
 
 import re
@@ -60,18 +61,23 @@ def score_page(text: str) -> float:
     return round(score, 3)
 
 
-def select_pages(pages: list[str], budget_tokens: int) -> PageSelection:
-    """Best-scoring pages whose estimated tokens fit `budget_tokens`, page 1 always included."""
+def select_pages(
+    pages: list[str], budget_tokens: int, page_scores: list[float] | None = None, min_score: float = 0.0
+) -> PageSelection:
+    """Best-scored pages above `min_score` whose estimated tokens fit `budget_tokens`.
+    `page_scores` (one per page) default to `score_page`."""
     tokens = [estimate_tokens(p) for p in pages]
-    scores = {i + 1: score_page(p) for i, p in enumerate(pages)}
+    if page_scores is None:
+        page_scores = [score_page(p) for p in pages]
+    scores = {i + 1: round(float(score), 4) for i, score in enumerate(page_scores)}
     chosen: list[int] = []
     spent = 0
-    ranked = sorted(scores, key=lambda n: (n != 1, -scores[n]))
+    ranked = sorted(scores, key=lambda n: -scores[n])
     for number in ranked:
         cost = tokens[number - 1]
         if cost == 0 or spent + cost > budget_tokens:
             continue
-        if number != 1 and scores[number] <= 0:
+        if scores[number] <= min_score:
             continue
         chosen.append(number)
         spent += cost

@@ -1,3 +1,18 @@
+import json
+
+import dagster as dg
+import pytest
+
+from annapurna_assets import cli
+from annapurna_assets.page_classifier import (
+    BUNDLED_MODEL,
+    PageClassifier,
+    classification_report,
+    held_out_scores,
+    labelled_papers,
+    read_labels,
+)
+from annapurna_assets.page_features import FEATURE_NAMES, learn_lexicons, paper_features
 from annapurna_assets.page_selection import estimate_tokens, score_page, select_pages
 from annapurna_assets.pdf_text import extract_pages
 from tests.conftest import SHARED_PDFS, requires_shared_data
@@ -7,23 +22,84 @@ METHOD = (
     "embedding with softmax attention. We train with Adam, learning rate 0.001, batch size 64 for 10 epochs. "
 ) * 6
 REFERENCES = "References\n" + "Smith et al. 2019. In Proceedings of NeurIPS, pp. 1-9. arXiv 2019.\n" * 30
+SHARED_DATA = SHARED_PDFS.parent
 
 
 def test_method_pages_outscore_references():
     assert score_page(METHOD) > 0 > score_page(REFERENCES)
 
 
-def test_budget_is_respected_and_page_one_kept():
+def test_budget_is_respected_and_best_scored_pages_win():
     pages = ["Title and abstract " * 50, REFERENCES, METHOD, METHOD + " more", "x " * 10]
-    selection = select_pages(pages, budget_tokens=estimate_tokens(pages[0]) + estimate_tokens(METHOD) + 10)
-    assert selection.pages == [1, 3]
-    assert selection.tokens_kept <= estimate_tokens(pages[0]) + estimate_tokens(METHOD) + 10
-    assert 0 < selection.token_fraction < 1
+    budget = estimate_tokens(METHOD) + estimate_tokens(pages[4]) + 5
+    selection = select_pages(pages, budget, page_scores=[0.3, 0.01, 0.9, 0.8, 0.5], min_score=0.02)
+    assert selection.pages == [3, 5]  # page 4 no longer fits; page 2 is below min_score
+    assert selection.tokens_kept <= budget and 0 < selection.token_fraction < 1
+
+
+def test_labels_cover_every_page_and_hold_no_text():
+    labels = read_labels()
+    assert len(labels) == 10 and sum(len(entry["labels"]) for entry in labels.values()) == 219
+    assert {label for entry in labels.values() for label in entry["labels"].values()} == {"method", "setup", "other"}
+
+
+def test_features_are_finite_and_in_order():
+    rows = paper_features(
+        ["Introduction\nWe study graphs.", METHOD, REFERENCES], PageClassifier.load(BUNDLED_MODEL).lexicons
+    )
+    assert len(rows) == 3 and all(len(row) == len(FEATURE_NAMES) for row in rows)
+    assert all(value == value and abs(value) < 1e6 for row in rows for value in row)
 
 
 @requires_shared_data
-def test_transformer_paper_keeps_its_architecture_pages():
-    pages = extract_pages((SHARED_PDFS / "transformer__1706.03762__attention_is_all_you_need.pdf").read_bytes())
-    selection = select_pages(pages, budget_tokens=int(0.6 * sum(map(estimate_tokens, pages))))
-    assert {3, 4, 5, 7}.issubset(selection.pages)  # model architecture, attention, training setup
-    assert selection.token_fraction <= 0.6
+def test_classifier_on_papers_it_never_saw():
+    papers = labelled_papers(SHARED_PDFS)
+    assert len(papers) == 10
+    held_out = papers[:4]  # four folds of leave-one-paper-out keep the test short; the benchmark runs all ten
+    lexicons = learn_lexicons(SHARED_DATA)
+    scores = held_out_scores(papers, lexicons, held_out)
+    report = classification_report(held_out, scores)
+    assert report["auc"] >= 0.7 and report["recall"] >= 0.5 and report["precision"] >= 0.5
+
+
+@requires_shared_data
+def test_bundled_model_keeps_the_transformer_architecture_and_training_pages(capsys):
+    pdf = SHARED_PDFS / "transformer__1706.03762__attention_is_all_you_need.pdf"
+    assert cli.main(["pages", str(pdf), "--json"]) == 0
+    chosen = json.loads(capsys.readouterr().out)
+    assert {3, 4, 5, 6, 7}.issubset(chosen["pages"])  # model architecture, attention, training setup
+    assert chosen["tokens_kept"] <= 0.6 * chosen["tokens_total"]
+    assert set(chosen["scores"]) == {str(n) for n in chosen["pages"]}
+    pages = extract_pages(pdf.read_bytes())
+    assert chosen["tokens_total"] == sum(map(estimate_tokens, pages))
+    assert cli.main(["pages", str(pdf), "--budget", "2000", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tokens_kept"] <= 2000
+
+
+def test_pages_refuses_a_file_that_is_not_a_pdf(tmp_path, capsys):
+    page = tmp_path / "saved.pdf"
+    page.write_text("<html><body>not a paper</body></html>")
+    assert cli.main(["pages", str(page)]) == 2
+    assert "HTML page" in capsys.readouterr().err
+
+
+@requires_shared_data
+def test_page_classifier_model_asset_records_held_out_quality(annapurna_home):
+    from annapurna_assets.page_classifier import current_model_path, materialized_model_path
+    from annapurna_assets.page_model import PageClassifierConfig, page_classifier_model
+
+    result = dg.materialize(
+        [page_classifier_model],
+        run_config={"ops": {"page_classifier_model": {"config": {"data_dir": str(SHARED_DATA)}}}},
+    )
+    metadata = result.asset_materializations_for_node("page_classifier_model")[0].metadata
+    assert metadata["pages"].value == 219 and metadata["useful_pages"].value == 75
+    assert metadata["auc"].value >= 0.7 and 0.4 <= metadata["precision"].value <= 1
+    assert current_model_path() == materialized_model_path()
+    assert PageClassifier.load(materialized_model_path()).info["held_out"]["auc"] == metadata["auc"].value
+    assert PageClassifierConfig().data_dir
+    with pytest.raises(dg.Failure, match="no labelled PDFs"):
+        dg.materialize(
+            [page_classifier_model],
+            run_config={"ops": {"page_classifier_model": {"config": {"data_dir": "/nonexistent"}}}},
+        )
