@@ -1,4 +1,4 @@
-"""The `annapurna` command: demo, status, show, search, ui, judge-eval."""
+"""The `annapurna` command: demo, status, show, search, ui, pages, judge-eval."""
 
 import argparse
 import gc
@@ -14,13 +14,19 @@ from annapurna_assets.settings import DEMO_CORPUS, PROJECT_ROOT, configure_pools
 from annapurna_resources.home import annapurna_home
 
 
+def _quiet_dagster() -> None:
+    import dagster as dg
+
+    for category in (dg.PreviewWarning, dg.BetaWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
 def _instance():
     """The Dagster instance under ANNAPURNA_HOME, without loading the definitions (fast commands use this)."""
     ensure_dagster_home()
     import dagster as dg
 
-    for category in (dg.PreviewWarning, dg.BetaWarning):
-        warnings.filterwarnings("ignore", category=category)
+    _quiet_dagster()
     instance = dg.DagsterInstance.get()
     gc.freeze()  # Dagster's large module graph lives until exit: not scanning it there saves ~0.4 s per command
     return instance
@@ -269,6 +275,45 @@ def cmd_judge_eval(args) -> int:
     return 0
 
 
+def cmd_pages(args) -> int:
+    _quiet_dagster()
+    from annapurna_assets.codegen import PageSelectionConfig, classify_and_select
+    from annapurna_assets.pdf_text import extract_pages, inspect_pdf
+
+    path = Path(args.pdf)
+    if not path.is_file():
+        print(f"no such file: {path}", file=sys.stderr)
+        return 2
+    data = path.read_bytes()
+    inspection = inspect_pdf(data)
+    if not inspection.readable:
+        print(f"{path}: {inspection.problem}", file=sys.stderr)
+        return 2
+    config = PageSelectionConfig(**({"budget_tokens": args.budget, "max_fraction": 1.0} if args.budget else {}))
+    selection, budget, classifier = classify_and_select(extract_pages(data), config)
+    if args.json:
+        scores = {str(n): selection.scores[n] for n in selection.pages}
+        print(
+            json.dumps(
+                {
+                    "pages": selection.pages,
+                    "scores": scores,
+                    "tokens_kept": selection.tokens_kept,
+                    "tokens_total": selection.tokens_total,
+                }
+            )
+        )
+        return 0
+    print(
+        f"{path.name}: {len(selection.pages)} of {len(selection.scores)} pages, {selection.tokens_kept} of "
+        f"{selection.tokens_total} tokens ({selection.token_fraction:.0%}; budget {budget})"
+    )
+    for number in selection.pages:
+        print(f"  page {number:3d}  P(useful) {selection.scores[number]:.2f}")
+    print(f"model: {classifier.info.get('trained', 'bundled')}")
+    return 0
+
+
 def _judge_label(kind: str, prompt_file: str | None) -> str:
     return f"{kind} (prompt {Path(prompt_file).name})" if prompt_file else kind
 
@@ -303,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)
+
+    pages = commands.add_parser("pages", help="the pages of a PDF the code generator would get, with their scores")
+    pages.add_argument("pdf", metavar="PDF")
+    pages.add_argument("--budget", type=int, metavar="TOKENS", help="token budget (default: the pipeline's)")
+    pages.add_argument("--json", action="store_true")
+    pages.set_defaults(func=cmd_pages)
 
     judge_eval = commands.add_parser(
         "judge-eval", help="rank a labelled listing with a judge: ROC AUC and precision@k per topic"

@@ -1,8 +1,12 @@
 """The generated-code contract every generator must meet, checked statically before anything runs.
 
-One Python file run as `python main.py`; device torch_xla -> cuda -> cpu; prints `METRICS: {json}` lines;
-respects ANNAPURNA_TIME_BUDGET_S; has a main guard; no network, no subprocesses, no file access by
-absolute path (it may write only inside its working directory).
+One Python file run as `python main.py`; device torch_xla -> cuda -> cpu; prints `METRICS: {json}` lines
+(the last one with `final_loss`); respects ANNAPURNA_TIME_BUDGET_S and ANNAPURNA_SMOKE (=1: a handful of steps);
+has a main guard; imports only modules on `ALLOWED_MODULES`; no network, no subprocesses, no file access by
+absolute or parent path (it may write only inside its working directory).
+
+`check_contract` is the static review every generated script passes before anything runs it; an LLM generator
+sends its problems back to the model for another attempt.
 """
 
 import ast
@@ -27,7 +31,86 @@ FORBIDDEN_MODULES = {
     "pty",
     "telnetlib",
 }
-FORBIDDEN_CALLS = {"os.system", "os.popen", "os.fork", "os.remove", "os.rmdir", "os.unlink", "eval", "exec"}
+# What a self-contained training script legitimately needs; any other import is a problem.
+ALLOWED_MODULES = {
+    "torch",
+    "torch_xla",
+    "numpy",
+    "math",
+    "cmath",
+    "random",
+    "json",
+    "os",
+    "sys",
+    "time",
+    "dataclasses",
+    "typing",
+    "typing_extensions",
+    "collections",
+    "itertools",
+    "functools",
+    "argparse",
+    "pathlib",
+    "abc",
+    "enum",
+    "copy",
+    "re",
+    "string",
+    "statistics",
+    "warnings",
+    "logging",
+    "contextlib",
+    "heapq",
+    "bisect",
+    "operator",
+    "numbers",
+    "types",
+    "datetime",
+    "textwrap",
+    "pprint",
+    "fractions",
+    "decimal",
+    "__future__",
+}
+FORBIDDEN_CALLS = {
+    "os.system",
+    "os.popen",
+    "os.fork",
+    "os.forkpty",
+    "os.kill",
+    "os.killpg",
+    "os.remove",
+    "os.rmdir",
+    "os.removedirs",
+    "os.unlink",
+    "os.chdir",
+    "os.execv",
+    "os.execve",
+    "os.execvp",
+    "os.spawnv",
+    "os.spawnl",
+    "os.posix_spawn",
+    "eval",
+    "exec",
+    "compile",
+    "__import__",
+    "importlib.import_module",
+}
+# Calls that take a path: a literal absolute, home or parent path leaves the working directory.
+PATH_CALLS = {
+    "open",
+    "Path",
+    "pathlib.Path",
+    "torch.save",
+    "torch.load",
+    "np.save",
+    "np.load",
+    "numpy.save",
+    "numpy.load",
+    "os.makedirs",
+    "os.mkdir",
+    "os.listdir",
+}
 
 
 @dataclass
@@ -50,14 +133,22 @@ def check_contract(code: str) -> ContractReport:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and node.level:
+                report.problems.append(f"imports from a relative module at line {node.lineno} (one file only)")
+                continue
             for name in names:
                 if name.split(".")[0] in FORBIDDEN_MODULES:
                     report.problems.append(f"imports {name} (network, subprocess or host access) at line {node.lineno}")
+                elif name.split(".")[0] not in ALLOWED_MODULES:
+                    report.problems.append(
+                        f"imports {name} at line {node.lineno}, which is not on the allow-list "
+                        f"({', '.join(sorted(m for m in ALLOWED_MODULES if not m.startswith('_')))})"
+                    )
         elif isinstance(node, ast.Call):
             called = _dotted(node.func)
             if called in FORBIDDEN_CALLS:
                 report.problems.append(f"calls {called} at line {node.lineno}")
-            if called == "open" and node.args and _absolute_path(node.args[0]):
+            if called in PATH_CALLS and any(_absolute_path(a) for a in [*node.args, *(k.value for k in node.keywords)]):
                 report.problems.append(f"opens a file outside its directory at line {node.lineno}")
 
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
@@ -65,6 +156,8 @@ def check_contract(code: str) -> ContractReport:
         report.problems.append("never prints a 'METRICS: {json}' line")
     if "ANNAPURNA_TIME_BUDGET_S" not in strings:
         report.problems.append("ignores the time budget (ANNAPURNA_TIME_BUDGET_S)")
+    if "ANNAPURNA_SMOKE" not in strings:
+        report.problems.append("ignores ANNAPURNA_SMOKE (=1 must mean a handful of steps)")
     if not _imports(tree, "torch_xla"):
         report.problems.append("has no torch_xla device path (needed on Trainium)")
     if "cuda" not in code:

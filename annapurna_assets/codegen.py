@@ -1,13 +1,16 @@
 """From an accepted paper's text to a runnable training script: page selection, then code generation."""
 
+import functools
 import json
 import time
+from pathlib import Path
 
 import dagster as dg
 
 from annapurna_assets.code_contract import check_contract
 from annapurna_assets.ingest import paper_document, paper_text
-from annapurna_assets.page_selection import select_pages
+from annapurna_assets.page_classifier import PageClassifier, current_model_path
+from annapurna_assets.page_selection import PageSelection, estimate_tokens, select_pages
 from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
 from annapurna_resources import CodeGenerator, LocalBlobStore, SqlitePaperIndex
@@ -16,12 +19,32 @@ GROUP = "codegen"
 
 
 class PageSelectionConfig(dg.Config):
-    budget_tokens: int = 12000
+    budget_tokens: int = 30000
     max_fraction: float = 0.6
+    min_probability: float = 0.02  # pages the classifier is this sure are useless never go in
 
 
 def load_pages(blob_store: LocalBlobStore, doc: dict) -> list[str]:
     return json.loads(blob_store.get(doc["text"]["ref"]))["pages"]
+
+
+@functools.cache
+def _classifier(model_path: str, modified: float) -> PageClassifier:
+    return PageClassifier.load(Path(model_path))
+
+
+def page_classifier() -> PageClassifier:
+    """The model in use (retrained by page_classifier_model, else bundled), loaded once per file version."""
+    path = current_model_path()
+    return _classifier(str(path), path.stat().st_mtime)
+
+
+def classify_and_select(pages: list[str], config: PageSelectionConfig) -> tuple[PageSelection, int, PageClassifier]:
+    classifier = page_classifier()
+    total = sum(estimate_tokens(p) for p in pages)
+    budget = min(config.budget_tokens, int(config.max_fraction * total)) if total else config.budget_tokens
+    selection = select_pages(pages, budget, classifier.predict(pages), config.min_probability)
+    return selection, budget, classifier
 
 
 def choose_pages(
@@ -29,9 +52,8 @@ def choose_pages(
 ) -> StageOutcome:
     doc = paper_document(paper_index, key, "text")
     pages = load_pages(blob_store, doc)
-    total = sum(len(p) for p in pages) // 4
-    budget = min(config.budget_tokens, int(config.max_fraction * total)) if total else config.budget_tokens
-    selection = select_pages(pages, budget)
+    selection, budget, classifier = classify_and_select(pages, config)
+    method = f"lightgbm page classifier ({classifier.info.get('trained', 'bundled')})"
     paper_index.update(
         key,
         pages={
@@ -40,7 +62,7 @@ def choose_pages(
             "tokens_kept": selection.tokens_kept,
             "tokens_total": selection.tokens_total,
             "budget_tokens": budget,
-            "method": "heuristic",
+            "method": method,
         },
     )
     return StageOutcome(
@@ -50,8 +72,9 @@ def choose_pages(
             "tokens_kept": selection.tokens_kept,
             "tokens_total": selection.tokens_total,
             "token_fraction": round(selection.token_fraction, 3),
+            "budget_tokens": budget,
             "scores": dg.MetadataValue.json({str(k): v for k, v in selection.scores.items()}),
-            "method": "heuristic (implementation and setup cues)",
+            "method": method,
         }
     )
 
@@ -67,6 +90,11 @@ def write_code(
     code = result.pop("code")
     ref = blob_store.put(code.encode())
     report = check_contract(code)
+    failed = result.get("final_status") == "failed"
+    smoke = result.get("smoke")  # only generators with a smoke step report one
+    # A failed generation with no smoke run (garbage, cut or refused replies; review problems) fails the contract.
+    contract_ok = report.ok and not (failed and not smoke)
+    contract_problems = report.problems or ([result.get("final_error") or "generation failed"] if failed else [])
     paper_index.update(
         key,
         code={
@@ -74,15 +102,48 @@ def write_code(
             "ref": ref,
             "bytes": len(code),
             "lines": code.count("\n") + 1,
-            "contract_ok": report.ok,
-            "contract_problems": report.problems,
+            "contract_ok": contract_ok,
+            "contract_problems": contract_problems,
             "generated_at": time.time(),
         },
     )
     hyperparameter_rows = "\n".join(
-        f"| {h['name']} | {h['paper_value']:g} | {h['used_value']:g} | {h['page']} |"
+        f"| {h['name']} | {_value(h.get('paper_value'))} | {_value(h.get('used_value'))} | {h.get('page')} |"
         for h in result.get("hyperparameters_from_paper", [])
     )
+    checks = [
+        CheckOutcome(
+            "meets_contract",
+            contract_ok,
+            "; ".join(contract_problems) or "meets the generated-code contract",
+            {"problems": "; ".join(contract_problems) or "none"},
+        )
+    ]
+    if smoke:
+        passed = bool(smoke.get("passed")) and not failed
+        checks.append(
+            CheckOutcome(
+                "smoke_run_passed",
+                passed,
+                f"smoke run (ANNAPURNA_SMOKE=1) passed in {smoke.get('seconds', 0):.1f} s"
+                if passed
+                else f"no attempt passed its smoke run: {result.get('final_error') or smoke.get('reason', '')}",
+                {"status": smoke.get("status", ""), "attempts": len(result.get("attempts", []))},
+            )
+        )
+    llm_metadata = {}
+    if "attempts" in result:
+        llm_metadata = {
+            "model": result.get("model", ""),
+            "final_status": result.get("final_status", ""),
+            "attempt_count": int(result.get("attempt_count", len(result["attempts"]))),
+            "repaired": bool(result.get("repaired")),
+            "attempts": dg.MetadataValue.md(_attempts_table(result["attempts"])),
+            "input_tokens": int(result.get("input_tokens", 0)),
+            "output_tokens": int(result.get("output_tokens", 0)),
+        }
+        if result.get("final_error"):
+            llm_metadata["final_error"] = result["final_error"]
     return StageOutcome(
         metadata={
             "generator": result["generator"],
@@ -101,19 +162,33 @@ def write_code(
             ),
             "plan": dg.MetadataValue.json(result.get("plan", {})),
             "cost_usd": float(result.get("cost_usd", 0.0)),
+            **llm_metadata,
         },
-        checks=[
-            CheckOutcome(
-                "meets_contract",
-                report.ok,
-                "; ".join(report.problems) or "meets the generated-code contract",
-                {"problems": "; ".join(report.problems) or "none"},
-            )
-        ],
+        checks=checks,
     )
 
 
-@dg.asset(partitions_def=papers_partitions, group_name=GROUP, deps=[paper_text], kinds={"python"})
+def _value(value) -> str:
+    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
+def _attempts_table(attempts: list[dict]) -> str:
+    rows = [
+        "| attempt | code | stage | error | input tokens | output tokens |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a in attempts:
+        error = (a.get("error") or "ok").replace("|", "\\|").replace("\n", " ")
+        rows.append(
+            f"| {a.get('attempt')} | {(a.get('code_sha256') or '-')[:12]} | {a.get('stage', '')} | {error} "
+            f"| {a.get('input_tokens', 0)} | {a.get('output_tokens', 0)} |"
+        )
+    return "\n".join(rows)
+
+
+@dg.asset(
+    partitions_def=papers_partitions, group_name=GROUP, deps=[paper_text, "page_classifier_model"], kinds={"python"}
+)
 def selected_pages(
     context: dg.AssetExecutionContext,
     config: PageSelectionConfig,
@@ -124,18 +199,33 @@ def selected_pages(
     yield from asset_events(choose_pages(context.partition_key, paper_index, blob_store, config))
 
 
-@dg.asset(
+# A multi_asset only so that `can_subset` makes the check outputs optional: `smoke_run_passed` is reported only
+# by generators with a smoke step (the LLM generators), not by the offline scaffold.
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "generated_code",
+            deps=[selected_pages],
+            kinds={"pytorch"},
+            group_name=GROUP,
+            description="A runnable PyTorch training script (`python main.py`) reproducing the paper at small scale.",
+        )
+    ],
     partitions_def=papers_partitions,
-    group_name=GROUP,
-    deps=[selected_pages],
-    kinds={"pytorch"},
+    can_subset=True,
     check_specs=[
         paper_check(
             "meets_contract",
             "generated_code",
-            "Parses; torch_xla/cuda/cpu device; METRICS lines; "
-            "time budget; main guard; no network, subprocess or outside files.",
-        )
+            "Parses; allow-listed imports; torch_xla/cuda/cpu device; METRICS lines; time budget and smoke mode; "
+            "main guard; no network, subprocess or outside files.",
+        ),
+        paper_check(
+            "smoke_run_passed",
+            "generated_code",
+            "LLM generators: the script ran with ANNAPURNA_SMOKE=1 in the sandbox, exited 0 and printed a final "
+            "METRICS line with a finite final_loss (after up to max_attempts repairs).",
+        ),
     ],
 )
 def generated_code(

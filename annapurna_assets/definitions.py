@@ -14,6 +14,7 @@ from annapurna_assets.ingest import paper_metadata, paper_text, raw_pdf
 from annapurna_assets.judging import verdict
 from annapurna_assets.lifecycle import lifecycle_batch_job
 from annapurna_assets.listings import arxiv_listing, conference_listing
+from annapurna_assets.page_model import page_classifier_model
 from annapurna_assets.partitions import papers_partitions
 from annapurna_assets.sensors import (
     LIFECYCLE_JOB,
@@ -144,6 +145,40 @@ def build_judge(embedder: MiniLMEmbedder):
     raise ValueError(f"ANNAPURNA_JUDGE is {kind!r}: expected offline, claude or bedrock")
 
 
+def build_code_generator():
+    """ANNAPURNA_CODEGEN: `offline` (default: templates, no key, no network), `claude` (Anthropic API), `bedrock`
+    (Claude on Bedrock, AWS credentials from the standard chain) or `openai` (any OpenAI-compatible endpoint:
+    ANNAPURNA_CODEGEN_URL like http://host:8000/v1 for vLLM, llama.cpp server or Ollama)."""
+    kind = _env("ANNAPURNA_CODEGEN", "offline").strip().lower()
+    if kind == "offline":
+        return OfflineCodeGenerator()
+    backends = {"claude": "anthropic", "bedrock": "bedrock", "openai": "openai"}
+    if kind not in backends:
+        raise ValueError(f"ANNAPURNA_CODEGEN is {kind!r}: expected offline, claude, bedrock or openai")
+    from annapurna_resources.llm_code_generator import DEFAULT_MODELS, LlmCodeGenerator
+
+    backend = backends[kind]
+    settings = {
+        "backend": backend,
+        "model": _env("ANNAPURNA_CODEGEN_MODEL", DEFAULT_MODELS[backend]),
+        "base_url": _url("ANNAPURNA_CODEGEN_URL", ""),
+        "max_attempts": int(_env("ANNAPURNA_CODEGEN_MAX_ATTEMPTS", "3")),
+        "time_budget_s": float(_env("ANNAPURNA_CODEGEN_TIME_BUDGET_S", "1800")),
+        "smoke_timeout_s": float(_env("ANNAPURNA_CODEGEN_SMOKE_TIMEOUT_S", "90")),
+        "input_usd_per_mtok": float(_env("ANNAPURNA_CODEGEN_INPUT_USD_PER_MTOK", "0" if kind == "openai" else "3.0")),
+        "output_usd_per_mtok": float(
+            _env("ANNAPURNA_CODEGEN_OUTPUT_USD_PER_MTOK", "0" if kind == "openai" else "15.0")
+        ),
+    }
+    if kind == "bedrock":
+        settings["aws_region"] = _env("AWS_REGION", "us-east-1")
+    else:
+        default_key = "ANTHROPIC_API_KEY" if kind == "claude" else "OPENAI_API_KEY"
+        key_var = "ANNAPURNA_CODEGEN_API_KEY" if os.environ.get("ANNAPURNA_CODEGEN_API_KEY") else default_key
+        settings["api_key"] = _secret(key_var)
+    return LlmCodeGenerator(**settings)
+
+
 def build_resources() -> dict:
     embedder = MiniLMEmbedder()
     return {
@@ -154,7 +189,7 @@ def build_resources() -> dict:
         "blob_store": LocalBlobStore(),
         "embedder": embedder,
         "judge": build_judge(embedder),
-        "code_generator": OfflineCodeGenerator(),
+        "code_generator": build_code_generator(),
         "launcher": Trn1Launcher(
             slots=int(_env("ANNAPURNA_TRN1_SLOTS", str(min(os.cpu_count() or 1, 4)))),
             timeout_s=float(_env("ANNAPURNA_RUN_TIMEOUT_S", "120")),
@@ -180,7 +215,7 @@ paper_lifecycle_job = dg.define_asset_job(
 def build_definitions() -> dg.Definitions:
     """The Definitions, with resources configured from the environment as it is now."""
     return dg.Definitions(
-        assets=[conference_listing, arxiv_listing, *PAPER_ASSETS, trn_run],
+        assets=[conference_listing, arxiv_listing, page_classifier_model, *PAPER_ASSETS, trn_run],
         jobs=[paper_lifecycle_job, lifecycle_batch_job, trn1_batch_job],
         sensors=[
             local_folder_sensor,

@@ -14,6 +14,7 @@ _MODULES = {
     "CodeGenerator": "code_generator",
     "Judge": "judge",
     "ListingFileSource": "listing_files",
+    "LlmCodeGenerator": "llm_code_generator",
     "LocalBlobStore": "blob_store",
     "LocalFolderSource": "local_folder",
     "LogNotifier": "notifier",

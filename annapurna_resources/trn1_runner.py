@@ -136,27 +136,24 @@ def _environment(workdir: Path, batch: dict, slot: int) -> dict:
     return env
 
 
-def run_script(batch_dir: Path, item: dict, batch: dict, slot: int) -> dict:
-    workdir = batch_dir / item["paper_key"]
-    (workdir / "tmp").mkdir(parents=True, exist_ok=True)
-    wrapper = batch_dir / "_profile_wrapper.py"
-    command = [sys.executable, str(wrapper), item["script"]] if batch["profile"] else [sys.executable, item["script"]]
-    stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+def _run_process(command: list[str], workdir: Path, env: dict, limits: dict, timeout_s: float):
+    """Run `command` in `workdir` in its own session under rlimits; stdout/stderr go to stdout.log/stderr.log.
+    Returns (exit_code, timed_out, seconds); the whole process group is killed at the end."""
     start = time.monotonic()
-    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+    with (workdir / "stdout.log").open("wb") as out, (workdir / "stderr.log").open("wb") as err:
         process = subprocess.Popen(
             command,
             cwd=workdir,
-            env=_environment(workdir, batch, slot),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
             start_new_session=True,
-            preexec_fn=_limits(batch["limits"]),
+            preexec_fn=_limits(limits),
         )
         timed_out = False
         try:
-            exit_code = process.wait(timeout=batch["timeout_s"])
+            exit_code = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             timed_out = True
             exit_code = None
@@ -168,13 +165,50 @@ def run_script(batch_dir: Path, item: dict, batch: dict, slot: int) -> dict:
                 pass
             if timed_out:
                 exit_code = process.wait()
-    seconds = time.monotonic() - start
-    stdout_text = stdout_path.read_text(errors="replace")
+    return exit_code, timed_out, time.monotonic() - start
+
+
+def default_limits(timeout_s: float, memory_mb: int = 16384) -> dict:
+    cores = os.cpu_count() or 1
+    return {
+        "cpu_seconds": timeout_s * cores + 10,
+        "memory_mb": memory_mb,
+        "file_size_mb": 512,
+        "open_files": 1024,
+        "processes": 512,
+    }
+
+
+def run_sandboxed(
+    code: str,
+    workdir: Path,
+    timeout_s: float,
+    env_extra: dict | None = None,
+    time_budget_s: float = 10.0,
+    smoke: bool = True,
+    limits: dict | None = None,
+) -> dict:
+    """Run one script (`code`, written to `workdir/main.py`) in the runner's sandbox: allow-listed environment,
+    rlimits, own process group, wall-clock timeout. Returns status ("ok", "failed", "timeout", "killed"),
+    reason, exit_code, seconds, metrics, final, stdout_tail, stderr_tail: what `run_script` reports."""
+    workdir = Path(workdir)
+    (workdir / "tmp").mkdir(parents=True, exist_ok=True)
+    (workdir / "main.py").write_text(code)
+    batch = {"threads_per_slot": max(1, min(os.cpu_count() or 1, 4)), "time_budget_s": time_budget_s, "smoke": smoke}
+    env = {**_environment(workdir, batch, 0), **(env_extra or {})}
+    exit_code, timed_out, seconds = _run_process(
+        [sys.executable, "main.py"], workdir, env, limits or default_limits(timeout_s), timeout_s
+    )
+    return _outcome(workdir, exit_code, timed_out, seconds, timeout_s)
+
+
+def _outcome(workdir: Path, exit_code: int | None, timed_out: bool, seconds: float, timeout_s: float) -> dict:
+    """What a finished script did: status and reason, metrics, and the tails of its output."""
+    stdout_text = (workdir / "stdout.log").read_text(errors="replace")
     metrics = parse_metrics(stdout_text)
     final = next((m for m in reversed(metrics) if "final_loss" in m), None)
-    status, reason = _judge_outcome(timed_out, exit_code, metrics, final, batch["timeout_s"])
-    result = {
-        "paper_key": item["paper_key"],
+    status, reason = _judge_outcome(timed_out, exit_code, metrics, final, timeout_s)
+    return {
         "status": status,
         "reason": reason,
         "exit_code": exit_code,
@@ -182,7 +216,21 @@ def run_script(batch_dir: Path, item: dict, batch: dict, slot: int) -> dict:
         "metrics": metrics,
         "final": final or {},
         "stdout_tail": stdout_text[-TAIL_CHARS:],
-        "stderr_tail": _tail(stderr_path),
+        "stderr_tail": _tail(workdir / "stderr.log"),
+    }
+
+
+def run_script(batch_dir: Path, item: dict, batch: dict, slot: int) -> dict:
+    workdir = batch_dir / item["paper_key"]
+    (workdir / "tmp").mkdir(parents=True, exist_ok=True)
+    wrapper = batch_dir / "_profile_wrapper.py"
+    command = [sys.executable, str(wrapper), item["script"]] if batch["profile"] else [sys.executable, item["script"]]
+    exit_code, timed_out, seconds = _run_process(
+        command, workdir, _environment(workdir, batch, slot), batch["limits"], batch["timeout_s"]
+    )
+    result = {
+        "paper_key": item["paper_key"],
+        **_outcome(workdir, exit_code, timed_out, seconds, batch["timeout_s"]),
         "slot": slot,
     }
     for key, name in (("trace_file", TRACE_FILE), ("profile_file", PROFILE_FILE)):

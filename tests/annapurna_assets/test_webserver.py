@@ -98,6 +98,7 @@ def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home)
         assert listing["partitionDefinition"]["type"] == "STATIC"
         assert {"iclr-2017", "iclr-2025", "icml-2024", "neurips-2023", "mlsys-2024"} <= set(listing["partitionKeys"])
         assert nodes.pop("arxiv_listing")["partitionDefinition"]["type"] == "TIME_WINDOW"
+        assert nodes.pop("page_classifier_model")["partitionDefinition"] is None
         assert set(nodes) == {
             "paper_metadata",
             "raw_pdf",
