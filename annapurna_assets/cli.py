@@ -1,4 +1,4 @@
-"""The `annapurna` command: demo, status, show, search, ui, pages, judge-eval."""
+"""The `annapurna` command: demo, status, show, search, ui, pages, judge-eval, run-scripts."""
 
 import argparse
 import gc
@@ -314,6 +314,68 @@ def cmd_pages(args) -> int:
     return 0
 
 
+def run_scripts(scripts: dict[str, str], mode: str = "local", timeout_s: float = 120.0, **launcher_fields) -> list:
+    """Run `scripts` (name -> source) as one batch through the pipeline's launcher and runner, in a one-op job."""
+    _quiet_dagster()
+    import dagster as dg
+
+    from annapurna_resources import Trn1Launcher
+
+    defaults = {
+        "slots": min(os.cpu_count() or 1, 4),
+        "time_budget_s": float(os.environ.get("ANNAPURNA_TIME_BUDGET_S", "30")),
+    }
+    launcher = Trn1Launcher(mode=mode, timeout_s=timeout_s, **{**defaults, **launcher_fields})
+    captured = {}
+
+    @dg.op
+    def run_batch(context: dg.OpExecutionContext, launcher: Trn1Launcher):
+        captured["results"] = launcher.run_batch(context, scripts)
+
+    @dg.job(resource_defs={"launcher": launcher}, logger_defs={"quiet": dg.default_loggers()["console"]})
+    def run_scripts_job():
+        run_batch()
+
+    run_scripts_job.execute_in_process(
+        raise_on_error=True, run_config={"loggers": {"quiet": {"config": {"log_level": "ERROR"}}}}
+    )
+    return captured["results"]
+
+
+def cmd_run_scripts(args) -> int:
+    if args.mode != "local":
+        print(f"run-scripts: mode {args.mode!r} is not yet available (only 'local' for now)", file=sys.stderr)
+        return 2
+    folder = Path(args.dir)
+    paths = sorted(folder.glob("*.py")) if folder.is_dir() else []
+    if not paths:
+        print(f"no *.py scripts in {folder}", file=sys.stderr)
+        return 2
+    results = run_scripts({p.stem: p.read_text() for p in paths}, args.mode, args.timeout)
+    rows = [
+        {
+            "script": f"{r.paper_key}.py",
+            "status": r.status,
+            "exit_code": r.exit_code,
+            "seconds": r.seconds,
+            "reason": r.reason,
+            "metrics": r.metrics,
+            "sandbox": r.sandbox,
+        }
+        for r in results
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(
+                f"{row['script']}: {row['status']} in {row['seconds']:.1f} s (exit {row['exit_code']}) {row['reason']}"
+            )
+        if rows:
+            print(f"sandbox: {rows[0]['sandbox']}")
+    return 0 if all(r.ok for r in results) else 1
+
+
 def _judge_label(kind: str, prompt_file: str | None) -> str:
     return f"{kind} (prompt {Path(prompt_file).name})" if prompt_file else kind
 
@@ -377,6 +439,13 @@ def main(argv: list[str] | None = None) -> int:
     judge_eval.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     judge_eval.add_argument("--json", action="store_true", help="one JSON object per topic, one per line")
     judge_eval.set_defaults(func=cmd_judge_eval)
+
+    run = commands.add_parser("run-scripts", help="run every *.py in DIR as one batch in the execution sandbox")
+    run.add_argument("dir", metavar="DIR")
+    run.add_argument("--mode", default="local", help="execution host: only 'local' for now (ssh and ssm: not yet)")
+    run.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="wall-clock limit per script")
+    run.add_argument("--json", action="store_true")
+    run.set_defaults(func=cmd_run_scripts)
 
     args = parser.parse_args(argv)
     return args.func(args)

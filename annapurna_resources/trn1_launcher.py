@@ -36,6 +36,7 @@ class ScriptResult:
     stderr_tail: str
     trace: bytes | None  # torch.profiler Chrome/Perfetto JSON
     profile_summary: dict  # top operators and how many optimizer steps were profiled
+    sandbox: str = ""  # how the runner isolated it (bwrap, or rlimits only)
 
     @property
     def ok(self) -> bool:
@@ -57,6 +58,7 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
     file_size_limit_mb: int = 512
     open_files_limit: int = 1024
     processes_limit: int = 512
+    disk_limit_mb: int = 2048
     keep_work_dirs: bool = False
 
     @property
@@ -72,7 +74,14 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
             message_reader=dg.PipesTempFileMessageReader(),
             extras=extras,
         ) as session:
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+            # HOME only tells the runner which directory to hide from the scripts (they get their work dir).
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "LANG": "C.UTF-8",
+                "HOME": os.environ.get("HOME", ""),
+            }
+            if os.environ.get("ANNAPURNA_SANDBOX"):  # "rlimits": skip bwrap (to test the fallback)
+                env["ANNAPURNA_SANDBOX"] = os.environ["ANNAPURNA_SANDBOX"]
             completed = subprocess.run(
                 [sys.executable, str(RUNNER)], env={**env, **session.get_bootstrap_env_vars()}, check=False
             )
@@ -109,6 +118,7 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
                 "file_size_mb": self.file_size_limit_mb,
                 "open_files": self.open_files_limit,
                 "processes": self.processes_limit,
+                "disk_mb": self.disk_limit_mb,
             },
         }
         try:
@@ -143,6 +153,7 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
                         if "profile_file" in message
                         else {}
                     ),
+                    sandbox=message.get("sandbox", ""),
                 )
             )
         return results

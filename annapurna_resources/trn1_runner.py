@@ -6,15 +6,22 @@ the batch through the Pipes extras; each paper's result goes back as a Pipes cus
 Pipes materializations carry no partition.
 
 Each script runs in its own directory, in its own session (so the whole process group can be killed),
-with an environment built from an allow-list (no API keys, no cloud or Slack credentials), rlimits, and
-a wall-clock timeout.
+with an environment built from an allow-list (no API keys, no cloud or Slack credentials), rlimits, a
+disk cap on its work dir, and a wall-clock timeout. Where bubblewrap (`bwrap`) works, it also runs with a
+read-only root, the runner's HOME hidden, no network, its own PID and IPC namespaces (so every process it
+started dies with it, daemons included) and, when the runner is root, as an unprivileged uid (so
+RLIMIT_NPROC holds: the kernel ignores it for root).
 """
 
+import collections
+import functools
 import json
 import math
 import os
+import pwd
 import queue
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +34,13 @@ from dagster_pipes import open_dagster_pipes
 TRACE_FILE = "annapurna_trace.json"
 PROFILE_FILE = "annapurna_profile.json"
 TAIL_CHARS = 4000
+MAX_METRICS = 5000  # METRICS lines kept (the last ones): the result travels as one Pipes message
+MAX_LINE = 65536  # longer stdout lines are cut when parsing
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+INNER_WORKDIR = "/tmp/annapurna-work"  # where the work dir appears inside bwrap
+INNER_WRAPPER = "/tmp/annapurna_profile_wrapper.py"  # a file right in /tmp: bwrap makes new parents 0700
+SANDBOX_UID_BASE = 61000  # bwrap as root: slot N runs as uid 61000 + N (no passwd entry needed)
+DISK_POLL_S = 0.5
 
 PROFILE_WRAPPER = r"""
 import json, runpy, sys
@@ -85,8 +98,12 @@ finally:
 
 
 def parse_metrics(stdout: str) -> list[dict]:
-    metrics = []
-    for line in stdout.splitlines():
+    return _parse_metric_lines(stdout.splitlines())
+
+
+def _parse_metric_lines(lines) -> list[dict]:
+    metrics: collections.deque[dict] = collections.deque(maxlen=MAX_METRICS)
+    for line in lines:
         if line.startswith("METRICS:"):
             try:
                 value = json.loads(line[len("METRICS:") :])
@@ -94,7 +111,16 @@ def parse_metrics(stdout: str) -> list[dict]:
                 continue
             if isinstance(value, dict):
                 metrics.append(value)
-    return metrics
+    return list(metrics)
+
+
+def _log_lines(path: Path):
+    """The lines of a (possibly huge) log, streamed; each cut at MAX_LINE bytes."""
+    if not path.exists():
+        return
+    with path.open("rb") as handle:
+        while line := handle.readline(MAX_LINE):
+            yield line.decode("utf-8", errors="replace").rstrip("\n")
 
 
 def _tail(path: Path) -> str:
@@ -107,6 +133,7 @@ def _tail(path: Path) -> str:
 
 def _limits(spec: dict):
     def apply():
+        os.umask(0o022)  # bwrap creates its mount points with it: they must be traversable by the script's uid
         cpu = int(spec["cpu_seconds"])
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
         memory = int(spec["memory_mb"]) * 1024 * 1024
@@ -119,12 +146,13 @@ def _limits(spec: dict):
     return apply
 
 
-def _environment(workdir: Path, batch: dict, slot: int) -> dict:
+def _environment(workdir: Path | str, batch: dict, slot: int) -> dict:
+    """`workdir` is the path the script sees (INNER_WORKDIR under bwrap)."""
     env = {
         "PATH": SAFE_PATH,
         "LANG": "C.UTF-8",
         "HOME": str(workdir),
-        "TMPDIR": str(workdir / "tmp"),
+        "TMPDIR": f"{workdir}/tmp",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": str(batch["threads_per_slot"]),
@@ -136,10 +164,154 @@ def _environment(workdir: Path, batch: dict, slot: int) -> dict:
     return env
 
 
-def _run_process(command: list[str], workdir: Path, env: dict, limits: dict, timeout_s: float):
-    """Run `command` in `workdir` in its own session under rlimits; stdout/stderr go to stdout.log/stderr.log.
-    Returns (exit_code, timed_out, seconds); the whole process group is killed at the end."""
+_BWRAP_NAMESPACES = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"]
+_DROP_PRIVILEGES = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--"]
+
+
+def _setpriv(uid: int) -> list[str]:
+    return [
+        shutil.which("setpriv") or "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--",
+    ]
+
+
+@functools.cache
+def bwrap_mode() -> str | None:
+    """How scripts are isolated here: "drop" (bwrap, then an unprivileged uid: the runner is root), "bwrap"
+    (bwrap as this non-root user), or None (bwrap missing or not working: rlimits only)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None or os.environ.get("ANNAPURNA_SANDBOX") == "rlimits":
+        return None
+    base = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *_BWRAP_NAMESPACES]
+
+    def works(command: list[str]) -> bool:
+        try:
+            return subprocess.run(command, capture_output=True, timeout=20, check=False).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
+
+    if not works([*base, "true"]):
+        return None
+    if os.geteuid() != 0:
+        return "bwrap"
+    if shutil.which("setpriv") and works([*base, *_DROP_PRIVILEGES, *_setpriv(SANDBOX_UID_BASE), "true"]):
+        return "drop"
+    return "bwrap"
+
+
+def sandbox_description() -> str:
+    mode = bwrap_mode()
+    if mode is not None:
+        who = f"uid {SANDBOX_UID_BASE}+slot" if mode == "drop" else f"uid {os.geteuid()}"
+        return f"bwrap (read-only root, HOME hidden, no network, own PID namespace, {who})"
+    text = "rlimits only (bwrap unavailable: network and filesystem are not isolated)"
+    if os.geteuid() == 0:
+        text += "; running as root, so the process limit is not enforced"
+    return text
+
+
+def _hidden_homes() -> list[str]:
+    homes = {os.environ.get("HOME", ""), pwd.getpwuid(os.getuid()).pw_dir}
+    return sorted(h for h in homes if h and h != "/" and os.path.isdir(h))
+
+
+def _bwrap_command(command: list[str], workdir: Path, ro_binds: dict[str, str], slot: int) -> list[str]:
+    """`command` (paths as the script sees them) inside bwrap: read-only root, fresh read-only /tmp and HOME
+    (tmpfs, so ~/.aws and ~/.ssh are gone; writes go to the work dir, which the disk cap counts), the work dir
+    bound writable at INNER_WORKDIR, the interpreter re-bound where it lives under a hidden directory."""
+    hidden = ["/tmp", *_hidden_homes()]
+    args = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for path in hidden:
+        args += ["--tmpfs", path]
+    interpreter = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    interpreter |= {p for p in sys.path if p and os.path.isdir(p)}
+    bound: list[str] = []
+    for path in sorted(interpreter):  # parents sort first: a path inside one already bound needs no bind
+        if any(path == h or path.startswith(h.rstrip("/") + "/") for h in hidden) and not any(
+            path == b or path.startswith(b.rstrip("/") + "/") for b in bound
+        ):
+            bound.append(path)
+            args += ["--ro-bind", path, path]
+    args += ["--bind", str(workdir), INNER_WORKDIR]
+    for source, target in ro_binds.items():
+        args += ["--ro-bind", source, target]
+    for path in hidden:
+        args += ["--remount-ro", path]
+    args += ["--chdir", INNER_WORKDIR, *_BWRAP_NAMESPACES]
+    if bwrap_mode() == "drop":
+        return [*args, *_DROP_PRIVILEGES, *_setpriv(SANDBOX_UID_BASE + slot), *command]
+    return [*args, "--", *command]
+
+
+def _disk_usage(path: Path) -> int:
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def _kill_leftovers(workdir: Path, session: int) -> int:
+    """Without bwrap: SIGKILL every process still in the script's session or with its cwd inside `workdir`
+    (a daemon that set up its own session and left the work dir escapes this). Returns how many were killed."""
+    killed = 0
+    inside = str(workdir.resolve())
+    for _ in range(3):  # a process may fork while we scan
+        found = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            pid = int(entry)
+            try:
+                cwd = os.readlink(f"/proc/{pid}/cwd")
+                in_session = os.getsid(pid) == session
+            except OSError:
+                continue
+            if in_session or cwd == inside or cwd.startswith(inside + "/"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    found += 1
+                except OSError:
+                    pass
+        killed += found
+        if not found:
+            break
+        time.sleep(0.05)
+    return killed
+
+
+def _run_process(
+    command: list[str],
+    workdir: Path,
+    env: dict,
+    limits: dict,
+    timeout_s: float,
+    slot: int = 0,
+    ro_binds: dict[str, str] | None = None,
+):
+    """Run `command` in `workdir` in its own session under rlimits (and bwrap where it works: see
+    `_bwrap_command`; then `command` and `env` use INNER_WORKDIR); stdout/stderr go to stdout.log/stderr.log,
+    capped by RLIMIT_FSIZE. Returns (exit_code, timed_out, seconds, disk_exceeded); at the end every process the
+    script started is killed: with bwrap its PID namespace dies, without it the process group and session and
+    whatever runs in the work dir."""
     start = time.monotonic()
+    mode = bwrap_mode()
+    if mode is not None:
+        if mode == "drop":
+            for root, dirs, files in os.walk(workdir):
+                for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                    os.lchown(name, SANDBOX_UID_BASE + slot, SANDBOX_UID_BASE + slot)
+        command = _bwrap_command(command, workdir, ro_binds or {}, slot)
+    disk_limit = int(limits.get("disk_mb", 2048)) * 1024 * 1024
+    disk_exceeded = False
     with (workdir / "stdout.log").open("wb") as out, (workdir / "stderr.log").open("wb") as err:
         process = subprocess.Popen(
             command,
@@ -152,20 +324,36 @@ def _run_process(command: list[str], workdir: Path, env: dict, limits: dict, tim
             preexec_fn=_limits(limits),
         )
         timed_out = False
+        exit_code = None
         try:
-            exit_code = process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            exit_code = None
+            deadline = start + timeout_s
+            while True:
+                try:
+                    exit_code = process.wait(timeout=max(0.0, min(DISK_POLL_S, deadline - time.monotonic())))
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if _disk_usage(workdir) > disk_limit:
+                    disk_exceeded = True
+                    break
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    break
         finally:
             # Kill whatever the script left behind in its process group, daemons included.
             try:
                 os.killpg(process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            if timed_out:
+            if exit_code is None:
                 exit_code = process.wait()
-    return exit_code, timed_out, time.monotonic() - start
+            if mode is None:
+                _kill_leftovers(workdir, process.pid)
+    if not disk_exceeded and _disk_usage(workdir) > disk_limit:
+        disk_exceeded = True
+    if mode is not None and exit_code is not None and 128 < exit_code < 128 + 65 and not timed_out:
+        exit_code = -(exit_code - 128)  # bwrap reports a script killed by signal N as 128 + N
+    return exit_code, timed_out, time.monotonic() - start, disk_exceeded
 
 
 def default_limits(timeout_s: float, memory_mb: int = 16384) -> dict:
@@ -176,6 +364,7 @@ def default_limits(timeout_s: float, memory_mb: int = 16384) -> dict:
         "file_size_mb": 512,
         "open_files": 1024,
         "processes": 512,
+        "disk_mb": 2048,
     }
 
 
@@ -195,19 +384,39 @@ def run_sandboxed(
     (workdir / "tmp").mkdir(parents=True, exist_ok=True)
     (workdir / "main.py").write_text(code)
     batch = {"threads_per_slot": max(1, min(os.cpu_count() or 1, 4)), "time_budget_s": time_budget_s, "smoke": smoke}
-    env = {**_environment(workdir, batch, 0), **(env_extra or {})}
-    exit_code, timed_out, seconds = _run_process(
-        [sys.executable, "main.py"], workdir, env, limits or default_limits(timeout_s), timeout_s
+    inner = INNER_WORKDIR if bwrap_mode() else workdir
+    env = {**_environment(inner, batch, 0), **(env_extra or {})}
+    limits = limits or default_limits(timeout_s)
+    exit_code, timed_out, seconds, disk_exceeded = _run_process(
+        [sys.executable, "main.py"], workdir, env, limits, timeout_s
     )
-    return _outcome(workdir, exit_code, timed_out, seconds, timeout_s)
+    return _outcome(workdir, exit_code, timed_out, seconds, timeout_s, limits, disk_exceeded)
 
 
-def _outcome(workdir: Path, exit_code: int | None, timed_out: bool, seconds: float, timeout_s: float) -> dict:
-    """What a finished script did: status and reason, metrics, and the tails of its output."""
-    stdout_text = (workdir / "stdout.log").read_text(errors="replace")
-    metrics = parse_metrics(stdout_text)
+def _outcome(
+    workdir: Path,
+    exit_code: int | None,
+    timed_out: bool,
+    seconds: float,
+    timeout_s: float,
+    limits: dict | None = None,
+    disk_exceeded: bool = False,
+) -> dict:
+    """What a finished script did: status and reason, metrics, the tails of its output, and its sandbox."""
+    metrics = _parse_metric_lines(_log_lines(workdir / "stdout.log"))
     final = next((m for m in reversed(metrics) if "final_loss" in m), None)
+    stderr_tail = _tail(workdir / "stderr.log")
     status, reason = _judge_outcome(timed_out, exit_code, metrics, final, timeout_s)
+    limits = limits or {}
+    if disk_exceeded:
+        status = "killed"
+        reason = f"wrote more than the {limits.get('disk_mb', 2048)} MB disk limit in its work dir: killed"
+    elif status in ("failed", "killed") and ("File too large" in stderr_tail or exit_code == -signal.SIGXFSZ):
+        reason += f" after hitting the {limits.get('file_size_mb', '?')} MB file-size limit (EFBIG)"
+    elif status == "killed" and exit_code == -signal.SIGXCPU:
+        reason += f" (CPU time limit, {limits.get('cpu_seconds', '?')} s)"
+    elif status == "failed" and "MemoryError" in stderr_tail:
+        reason += f" (MemoryError: {limits.get('memory_mb', '?')} MB address-space limit?)"
     return {
         "status": status,
         "reason": reason,
@@ -215,22 +424,27 @@ def _outcome(workdir: Path, exit_code: int | None, timed_out: bool, seconds: flo
         "seconds": round(seconds, 3),
         "metrics": metrics,
         "final": final or {},
-        "stdout_tail": stdout_text[-TAIL_CHARS:],
-        "stderr_tail": _tail(workdir / "stderr.log"),
+        "stdout_tail": _tail(workdir / "stdout.log"),
+        "stderr_tail": stderr_tail,
+        "sandbox": sandbox_description(),
     }
 
 
 def run_script(batch_dir: Path, item: dict, batch: dict, slot: int) -> dict:
     workdir = batch_dir / item["paper_key"]
     (workdir / "tmp").mkdir(parents=True, exist_ok=True)
-    wrapper = batch_dir / "_profile_wrapper.py"
-    command = [sys.executable, str(wrapper), item["script"]] if batch["profile"] else [sys.executable, item["script"]]
-    exit_code, timed_out, seconds = _run_process(
-        command, workdir, _environment(workdir, batch, slot), batch["limits"], batch["timeout_s"]
+    wrapper = str(batch_dir / "_profile_wrapper.py")
+    sandboxed = bwrap_mode() is not None
+    inner_wrapper = INNER_WRAPPER if sandboxed else wrapper
+    command = [sys.executable, inner_wrapper, item["script"]] if batch["profile"] else [sys.executable, item["script"]]
+    env = _environment(INNER_WORKDIR if sandboxed else workdir, batch, slot)
+    limits = batch["limits"]
+    exit_code, timed_out, seconds, disk_exceeded = _run_process(
+        command, workdir, env, limits, batch["timeout_s"], slot=slot, ro_binds={wrapper: INNER_WRAPPER}
     )
     result = {
         "paper_key": item["paper_key"],
-        **_outcome(workdir, exit_code, timed_out, seconds, batch["timeout_s"]),
+        **_outcome(workdir, exit_code, timed_out, seconds, batch["timeout_s"], limits, disk_exceeded),
         "slot": slot,
     }
     for key, name in (("trace_file", TRACE_FILE), ("profile_file", PROFILE_FILE)):
@@ -263,6 +477,7 @@ def main() -> None:
         wrapper = PROFILE_WRAPPER.replace("__PROFILE_STEPS__", str(batch["profile_steps"]))
         wrapper = wrapper.replace("__TRACE_FILE__", TRACE_FILE).replace("__PROFILE_FILE__", PROFILE_FILE)
         (batch_dir / "_profile_wrapper.py").write_text(wrapper)
+        (batch_dir / "_profile_wrapper.py").chmod(0o644)  # read by the scripts' unprivileged uid
         items = batch["papers"]
         pipes.log.info(f"running {len(items)} scripts on {batch['slots']} slot(s) in {batch_dir}")
 
