@@ -317,29 +317,15 @@ def cmd_pages(args) -> int:
 def run_scripts(scripts: dict[str, str], mode: str = "local", timeout_s: float = 120.0, **launcher_fields) -> list:
     """Run `scripts` (name -> source) as one batch through the pipeline's launcher and runner, in a one-op job."""
     _quiet_dagster()
-    import dagster as dg
-
     from annapurna_resources import Trn1Launcher
+    from annapurna_resources.trn1_launcher import run_batch_in_job
 
     defaults = {
         "slots": min(os.cpu_count() or 1, 4),
         "time_budget_s": float(os.environ.get("ANNAPURNA_TIME_BUDGET_S", "30")),
     }
     launcher = Trn1Launcher(mode=mode, timeout_s=timeout_s, **{**defaults, **launcher_fields})
-    captured = {}
-
-    @dg.op
-    def run_batch(context: dg.OpExecutionContext, launcher: Trn1Launcher):
-        captured["results"] = launcher.run_batch(context, scripts)
-
-    @dg.job(resource_defs={"launcher": launcher}, logger_defs={"quiet": dg.default_loggers()["console"]})
-    def run_scripts_job():
-        run_batch()
-
-    run_scripts_job.execute_in_process(
-        raise_on_error=True, run_config={"loggers": {"quiet": {"config": {"log_level": "ERROR"}}}}
-    )
-    return captured["results"]
+    return run_batch_in_job(launcher, scripts, log_level="ERROR")
 
 
 def cmd_run_scripts(args) -> int:
@@ -367,10 +353,13 @@ def cmd_run_scripts(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        for row in rows:
+        for row, result in zip(rows, results):
             print(
                 f"{row['script']}: {row['status']} in {row['seconds']:.1f} s (exit {row['exit_code']}) {row['reason']}"
             )
+            last_error = result.stderr_tail.strip().splitlines()[-1:] if not result.ok else []
+            if last_error:
+                print(f"    {last_error[0][:200]}")
         if rows:
             print(f"sandbox: {rows[0]['sandbox']}")
     return 0 if all(r.ok for r in results) else 1

@@ -157,3 +157,20 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
                 )
             )
         return results
+
+
+def run_batch_in_job(launcher: Trn1Launcher, scripts: dict[str, str], log_level: str = "INFO") -> list[ScriptResult]:
+    """Run `scripts` (name -> source) as one batch through `launcher` outside the pipeline: the launcher is a Pipes
+    client and needs an op's context, so the batch runs in a one-op job."""
+    captured = {}
+
+    @dg.op
+    def run_batch(context: dg.OpExecutionContext, launcher: Trn1Launcher):
+        captured["results"] = launcher.run_batch(context, scripts)
+
+    @dg.job(resource_defs={"launcher": launcher}, logger_defs={"console": dg.default_loggers()["console"]})
+    def run_scripts_job():
+        run_batch()
+
+    run_scripts_job.execute_in_process(run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
+    return captured["results"]

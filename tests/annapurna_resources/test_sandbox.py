@@ -9,10 +9,10 @@ import threading
 import time
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from annapurna_resources import Trn1Launcher
+from annapurna_resources.trn1_launcher import run_batch_in_job
 from annapurna_resources.trn1_runner import SANDBOX_UID_BASE, bwrap_mode
 
 SLOTS = 5
@@ -167,21 +167,11 @@ def test_hostile_scripts_are_contained_and_reported(tmp_path, monkeypatch):
             disk_limit_mb=64,
             keep_work_dirs=True,
         )
-        captured = {}
-
-        @dg.op
-        def batch(context: dg.OpExecutionContext, launcher: Trn1Launcher):
-            captured["results"] = launcher.run_batch(context, scripts)
-
-        @dg.job(resource_defs={"launcher": launcher})
-        def job():
-            batch()
-
         started = time.monotonic()
-        assert job.execute_in_process().success
+        batch_results = run_batch_in_job(launcher, scripts)
         elapsed = time.monotonic() - started
         stop.set()
-        results = {r.paper_key: r for r in captured["results"]}
+        results = {r.paper_key: r for r in batch_results}
         for result in results.values():
             print(f"{result.paper_key}: {result.status} ({result.exit_code}) {result.reason}")
             assert result.sandbox.startswith("bwrap" if mode else "rlimits only")

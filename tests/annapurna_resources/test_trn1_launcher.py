@@ -1,8 +1,7 @@
 import json
 
-import dagster as dg
-
 from annapurna_resources import Trn1Launcher
+from annapurna_resources.trn1_launcher import run_batch_in_job
 
 GOOD = """
 import json, os, torch
@@ -25,18 +24,7 @@ NAN = 'import json\nprint("METRICS: " + json.dumps({"step": 1, "loss": 1.0, "fin
 
 def run_batch(scripts: dict[str, str], tmp_path, timeout_s: float = 20):
     launcher = Trn1Launcher(work_root=str(tmp_path / "runs"), timeout_s=timeout_s, time_budget_s=3, slots=2)
-    captured = {}
-
-    @dg.op
-    def batch(context: dg.OpExecutionContext, launcher: Trn1Launcher):
-        captured["results"] = launcher.run_batch(context, scripts)
-
-    @dg.job(resource_defs={"launcher": launcher})
-    def job():
-        batch()
-
-    assert job.execute_in_process().success
-    return {r.paper_key: r for r in captured["results"]}
+    return {r.paper_key: r for r in run_batch_in_job(launcher, scripts)}
 
 
 def test_a_batch_reports_each_paper_and_bad_scripts_do_not_hurt_good_ones(tmp_path, monkeypatch):
