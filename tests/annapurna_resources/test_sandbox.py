@@ -16,7 +16,7 @@ from annapurna_resources.trn1_launcher import run_batch_in_job
 from annapurna_resources.trn1_runner import SANDBOX_UID_BASE, bwrap_mode
 
 SLOTS = 5
-TIMEOUT_S = 15  # generous: every script imports torch (the profile wrapper), maybe on 2 cores
+TIMEOUT_S = 45  # every script imports torch (the profile wrapper): 5 cold imports on 2 cores beside CPU hogs take >15 s
 GOOD = 'import json\nfor step in (1, 2):\n    print("METRICS: " + json.dumps({"step": step, "final_loss": 0.5}))\n'
 FORK_BOMB = """
 import os, sys, time
@@ -192,7 +192,7 @@ def test_hostile_scripts_are_contained_and_reported(tmp_path, monkeypatch):
         time.sleep(1)
         assert (daemon_marker.stat().st_size if daemon_marker.exists() else 0) == size, "the daemon is still alive"
         assert _stray_processes(str(tmp_path)) == []
-        assert elapsed < 60
+        assert elapsed < 2 * TIMEOUT_S + 15  # two waves of slots, each bounded by the timeout
 
         if mode is None:
             pytest.skip("bwrap unavailable: network, filesystem and (as root) process-limit isolation not checked")
