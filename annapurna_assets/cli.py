@@ -128,10 +128,10 @@ def cmd_show(args) -> int:
         "pdf": doc.get("pdf"),
         "verdict": doc.get("verdict"),
         "pages": doc.get("pages"),
-        "code": {**doc["code"], "path": str(blob_store.local_path(doc["code"]["ref"]))} if "code" in doc else None,
+        "code": {**doc["code"], "path": blob_store.location(doc["code"]["ref"])} if "code" in doc else None,
         "run": {k: v for k, v in doc["run"].items() if k != "metrics"} if "run" in doc else None,
         "profile": (
-            {**doc["profile"], "trace_path": str(blob_store.local_path(doc["profile"]["trace_ref"]))}
+            {**doc["profile"], "trace_path": blob_store.location(doc["profile"]["trace_ref"])}
             if "profile" in doc
             else None
         ),

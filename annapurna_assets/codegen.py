@@ -13,7 +13,7 @@ from annapurna_assets.page_classifier import PageClassifier, current_model_path
 from annapurna_assets.page_selection import PageSelection, estimate_tokens, select_pages
 from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
-from annapurna_resources import CodeGenerator, LocalBlobStore, SqlitePaperIndex
+from annapurna_resources import BlobStore, CodeGenerator, PaperIndex
 
 GROUP = "codegen"
 
@@ -24,7 +24,7 @@ class PageSelectionConfig(dg.Config):
     min_probability: float = 0.02  # pages the classifier is this sure are useless never go in
 
 
-def load_pages(blob_store: LocalBlobStore, doc: dict) -> list[str]:
+def load_pages(blob_store: BlobStore, doc: dict) -> list[str]:
     return json.loads(blob_store.get(doc["text"]["ref"]))["pages"]
 
 
@@ -47,9 +47,7 @@ def classify_and_select(pages: list[str], config: PageSelectionConfig) -> tuple[
     return selection, budget, classifier
 
 
-def choose_pages(
-    key: str, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore, config: PageSelectionConfig
-) -> StageOutcome:
+def choose_pages(key: str, paper_index: PaperIndex, blob_store: BlobStore, config: PageSelectionConfig) -> StageOutcome:
     doc = paper_document(paper_index, key, "text")
     pages = load_pages(blob_store, doc)
     selection, budget, classifier = classify_and_select(pages, config)
@@ -79,9 +77,7 @@ def choose_pages(
     )
 
 
-def write_code(
-    key: str, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore, code_generator: CodeGenerator
-) -> StageOutcome:
+def write_code(key: str, paper_index: PaperIndex, blob_store: BlobStore, code_generator: CodeGenerator) -> StageOutcome:
     doc = paper_document(paper_index, key, "metadata", "pages", "text")
     pages = load_pages(blob_store, doc)
     chosen = [(n, pages[n - 1]) for n in doc["pages"]["pages"]]
@@ -154,7 +150,7 @@ def write_code(
             "lines": code.count("\n") + 1,
             "bytes": len(code),
             "blob": ref,
-            "path": dg.MetadataValue.path(str(blob_store.local_path(ref))),
+            "path": dg.MetadataValue.path(blob_store.location(ref)),
             "hyperparameters_from_paper": dg.MetadataValue.md(
                 "| name | in paper | used | page |\n|---|---|---|---|\n" + hyperparameter_rows
                 if hyperparameter_rows
@@ -192,8 +188,8 @@ def _attempts_table(attempts: list[dict]) -> str:
 def selected_pages(
     context: dg.AssetExecutionContext,
     config: PageSelectionConfig,
-    paper_index: SqlitePaperIndex,
-    blob_store: LocalBlobStore,
+    paper_index: PaperIndex,
+    blob_store: BlobStore,
 ):
     """The pages most useful for implementing the paper, under a token budget."""
     yield from asset_events(choose_pages(context.partition_key, paper_index, blob_store, config))
@@ -230,8 +226,8 @@ def selected_pages(
 )
 def generated_code(
     context: dg.AssetExecutionContext,
-    paper_index: SqlitePaperIndex,
-    blob_store: LocalBlobStore,
+    paper_index: PaperIndex,
+    blob_store: BlobStore,
     code_generator: CodeGenerator,
 ):
     """A runnable PyTorch training script (`python main.py`) reproducing the paper at small scale."""

@@ -15,7 +15,7 @@ import dagster as dg
 from annapurna_assets.codegen import generated_code
 from annapurna_assets.ingest import paper_document
 from annapurna_assets.partitions import paper_check, papers_partitions
-from annapurna_resources import LocalBlobStore, LogNotifier, SqlitePaperIndex, Trn1Launcher
+from annapurna_resources import BlobStore, Notifier, PaperIndex, Trn1Launcher
 from annapurna_resources.trn1_launcher import ScriptResult
 
 RUN_RESULT = dg.AssetKey("trn_run_result")
@@ -45,9 +45,9 @@ def execute_papers(
     context,
     paper_keys: list[str],
     launcher: Trn1Launcher,
-    paper_index: SqlitePaperIndex,
-    blob_store: LocalBlobStore,
-    notifier: LogNotifier,
+    paper_index: PaperIndex,
+    blob_store: BlobStore,
+    notifier: Notifier,
     smoke: bool = False,
 ) -> list[PaperExecution]:
     """Run the papers' generated code as one batch, store traces, update the index; one record per paper."""
@@ -99,7 +99,7 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
             for op in top[:15]
         )
         profile_metadata = {
-            "trace": dg.MetadataValue.path(str(blob_store.local_path(trace_ref))),
+            "trace": dg.MetadataValue.path(blob_store.location(trace_ref)),
             "trace_blob": trace_ref,
             "open_with": dg.MetadataValue.url("https://ui.perfetto.dev"),
             "profiled_optimizer_steps": summary.get("profiled_optimizer_steps", 0),
@@ -156,9 +156,9 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
 def trn_run(
     context: dg.AssetExecutionContext,
     launcher: Trn1Launcher,
-    paper_index: SqlitePaperIndex,
-    blob_store: LocalBlobStore,
-    notifier: LogNotifier,
+    paper_index: PaperIndex,
+    blob_store: BlobStore,
+    notifier: Notifier,
 ):
     """One paper's generated code, run as a batch of one (the sensor batches ten through trn1_batch_job)."""
     [execution] = execute_papers(context, [context.partition_key], launcher, paper_index, blob_store, notifier)
@@ -183,9 +183,9 @@ def run_trn1_batch(
     context: dg.OpExecutionContext,
     config: Trn1BatchConfig,
     launcher: Trn1Launcher,
-    paper_index: SqlitePaperIndex,
-    blob_store: LocalBlobStore,
-    notifier: LogNotifier,
+    paper_index: PaperIndex,
+    blob_store: BlobStore,
+    notifier: Notifier,
 ) -> None:
     """Runs the configured papers as one batch and reports each paper's materializations and check."""
     for event in batch_events(

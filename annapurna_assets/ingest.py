@@ -12,7 +12,7 @@ import dagster as dg
 from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_assets.pdf_text import extract_pages, inspect_pdf, read_heading, text_problem
 from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
-from annapurna_resources import LocalBlobStore, PaperSources, PdfFetcher, SqlitePaperIndex
+from annapurna_resources import BlobStore, PaperIndex, PaperSources, PdfFetcher
 from annapurna_resources.listed_paper import ListedPaper
 from annapurna_resources.paper_sources import SourceUnavailable
 from annapurna_resources.pdf_fetcher import PdfUnavailable
@@ -20,7 +20,7 @@ from annapurna_resources.pdf_fetcher import PdfUnavailable
 GROUP = "ingest"
 
 
-def paper_document(paper_index: SqlitePaperIndex, paper_key: str, *sections: str) -> dict:
+def paper_document(paper_index: PaperIndex, paper_key: str, *sections: str) -> dict:
     """The paper's index document, failing clearly when an earlier stage has not run for it."""
     doc = paper_index.get(paper_key)
     if doc is None:
@@ -37,7 +37,7 @@ def link(url: str) -> dg.MetadataValue:
     return dg.MetadataValue.url(url)
 
 
-def fetch_pdf_once(doc: dict, url: str, blob_store: LocalBlobStore, pdf_fetcher: PdfFetcher) -> tuple[bytes, str, bool]:
+def fetch_pdf_once(doc: dict, url: str, blob_store: BlobStore, pdf_fetcher: PdfFetcher) -> tuple[bytes, str, bool]:
     """(bytes, blob ref, fetched now?) of the paper's PDF: the stored copy when there is one, else `url`;
     PdfUnavailable when it cannot be had."""
     for ref in (doc.get("pdf", {}).get("ref"), doc.get("metadata", {}).get("pdf_ref"), doc["source"].get("pdf_ref")):
@@ -51,10 +51,10 @@ def fetch_pdf_once(doc: dict, url: str, blob_store: LocalBlobStore, pdf_fetcher:
 
 def describe_paper(
     key: str,
-    paper_index: SqlitePaperIndex,
+    paper_index: PaperIndex,
     paper_sources: PaperSources,
     pdf_fetcher: PdfFetcher,
-    blob_store: LocalBlobStore,
+    blob_store: BlobStore,
     log,
 ) -> StageOutcome:
     doc = paper_document(paper_index, key, "source")
@@ -118,9 +118,7 @@ def describe_paper(
     )
 
 
-def store_pdf(
-    key: str, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore, pdf_fetcher: PdfFetcher
-) -> StageOutcome | None:
+def store_pdf(key: str, paper_index: PaperIndex, blob_store: BlobStore, pdf_fetcher: PdfFetcher) -> StageOutcome | None:
     doc = paper_document(paper_index, key, "metadata", "verdict")
     if doc["verdict"].get("decision") != "accept":
         return None
@@ -148,7 +146,7 @@ def store_pdf(
     return StageOutcome(
         metadata={
             "blob": ref,
-            "path": dg.MetadataValue.path(str(blob_store.local_path(ref))),
+            "path": dg.MetadataValue.path(blob_store.location(ref)),
             "bytes": len(data),
             "page_count": inspection.page_count,
             "fetched": fetched,
@@ -165,7 +163,7 @@ def store_pdf(
     )
 
 
-def extract_text(key: str, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore) -> StageOutcome:
+def extract_text(key: str, paper_index: PaperIndex, blob_store: BlobStore) -> StageOutcome:
     doc = paper_document(paper_index, key, "metadata", "pdf")
     if not doc["pdf"]["readable"]:
         raise dg.Failure(f"{key} has no readable PDF: {doc['pdf']['problem']}")
@@ -217,10 +215,10 @@ def extract_text(key: str, paper_index: SqlitePaperIndex, blob_store: LocalBlobS
 )
 def paper_metadata(
     context: dg.AssetExecutionContext,
-    paper_index: SqlitePaperIndex,
+    paper_index: PaperIndex,
     paper_sources: PaperSources,
     pdf_fetcher: PdfFetcher,
-    blob_store: LocalBlobStore,
+    blob_store: BlobStore,
 ):
     """Title, authors, abstract, venue, decision and links of one paper, from its listing and source page."""
     yield from asset_events(
@@ -240,8 +238,8 @@ def paper_metadata(
 )
 def raw_pdf(
     context: dg.AssetExecutionContext,
-    paper_index: SqlitePaperIndex,
-    blob_store: LocalBlobStore,
+    paper_index: PaperIndex,
+    blob_store: BlobStore,
     pdf_fetcher: PdfFetcher,
 ):
     """The accepted paper's PDF in the content-addressed blob store (fetched once, never again).
@@ -259,6 +257,6 @@ def raw_pdf(
     kinds={"python"},
     check_specs=[paper_check("has_text", "paper_text", "The PDF yields enough text to read (not image-only).")],
 )
-def paper_text(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, blob_store: LocalBlobStore):
+def paper_text(context: dg.AssetExecutionContext, paper_index: PaperIndex, blob_store: BlobStore):
     """Per-page text of the PDF, indexed for full-text search."""
     yield from asset_events(extract_text(context.partition_key, paper_index, blob_store))

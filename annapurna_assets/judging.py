@@ -8,7 +8,7 @@ import numpy as np
 from annapurna_assets.ingest import paper_document, paper_metadata
 from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
-from annapurna_resources import Judge, MiniLMEmbedder, SqlitePaperIndex
+from annapurna_resources import Judge, MiniLMEmbedder, PaperIndex
 from annapurna_resources.judge import JudgeFailure, JudgeRequest
 
 NEIGHBOURS = 5
@@ -34,7 +34,7 @@ def verdict_problems(verdict: dict) -> list[str]:
 
 def judge_paper(
     key: str,
-    paper_index: SqlitePaperIndex,
+    paper_index: PaperIndex,
     embedder: MiniLMEmbedder,
     judge: Judge,
     vector: np.ndarray | None = None,
@@ -45,7 +45,7 @@ def judge_paper(
 
 
 def judge_request(
-    key: str, paper_index: SqlitePaperIndex, embedder: MiniLMEmbedder, vector: np.ndarray | None = None
+    key: str, paper_index: PaperIndex, embedder: MiniLMEmbedder, vector: np.ndarray | None = None
 ) -> JudgeRequest:
     """The paper's title, abstract and nearest indexed neighbours. Its vector is indexed right away, so the
     next paper of a batch is compared with this one, as when papers are judged one after another."""
@@ -58,7 +58,7 @@ def judge_request(
 
 
 def record_verdict(
-    key: str, paper_index: SqlitePaperIndex, judge: Judge, request: JudgeRequest, decision: dict | JudgeFailure
+    key: str, paper_index: PaperIndex, judge: Judge, request: JudgeRequest, decision: dict | JudgeFailure
 ) -> StageOutcome:
     """Store the verdict (a JudgeFailure becomes an error verdict, so well_formed fails with the reason)."""
     if isinstance(decision, JudgeFailure):
@@ -134,7 +134,7 @@ def paper_embedding_text(metadata: dict) -> str:
     kinds={"python"},
     check_specs=[paper_check("well_formed", "verdict", "A real accept/reject decision with scores and reasons.")],
 )
-def verdict(context: dg.AssetExecutionContext, paper_index: SqlitePaperIndex, embedder: MiniLMEmbedder, judge: Judge):
+def verdict(context: dg.AssetExecutionContext, paper_index: PaperIndex, embedder: MiniLMEmbedder, judge: Judge):
     """Relevance to the research interests and novelty against the nearest indexed papers, from the title and
     abstract (before any PDF is downloaded)."""
     yield from asset_events(judge_paper(context.partition_key, paper_index, embedder, judge))

@@ -19,13 +19,13 @@ from annapurna_assets.ingest import describe_paper, extract_text, paper_document
 from annapurna_assets.judging import judge_request, paper_embedding_text, record_verdict
 from annapurna_assets.stage import StageOutcome, partition_events
 from annapurna_resources import (
+    BlobStore,
     CodeGenerator,
     Judge,
-    LocalBlobStore,
     MiniLMEmbedder,
+    PaperIndex,
     PaperSources,
     PdfFetcher,
-    SqlitePaperIndex,
 )
 
 STAGES = ("paper_metadata", "verdict", "raw_pdf", "paper_text", "selected_pages", "generated_code")
@@ -82,10 +82,10 @@ def run_stage(context, batch: PaperBatch, stage: str, run: Callable[[str], Stage
 def describe_papers(
     context: dg.OpExecutionContext,
     config: LifecycleBatchConfig,
-    paper_index: SqlitePaperIndex,
+    paper_index: PaperIndex,
     paper_sources: PaperSources,
     pdf_fetcher: PdfFetcher,
-    blob_store: LocalBlobStore,
+    blob_store: BlobStore,
 ) -> PaperBatch:
     if config.through not in STAGES:
         raise dg.Failure(f"through={config.through!r} is not one of {STAGES}")
@@ -104,7 +104,7 @@ def describe_papers(
 def judge_papers(
     context: dg.OpExecutionContext,
     batch: PaperBatch,
-    paper_index: SqlitePaperIndex,
+    paper_index: PaperIndex,
     embedder: MiniLMEmbedder,
     judge: Judge,
 ) -> PaperBatch:
@@ -128,9 +128,9 @@ def judge_papers(
 def read_papers(
     context: dg.OpExecutionContext,
     batch: PaperBatch,
-    paper_index: SqlitePaperIndex,
+    paper_index: PaperIndex,
     pdf_fetcher: PdfFetcher,
-    blob_store: LocalBlobStore,
+    blob_store: BlobStore,
 ) -> PaperBatch:
     """Download, extract text and choose the pages of the accepted papers."""
     pages_config = PageSelectionConfig()
@@ -144,8 +144,8 @@ def read_papers(
 def write_papers_code(
     context: dg.OpExecutionContext,
     batch: PaperBatch,
-    paper_index: SqlitePaperIndex,
-    blob_store: LocalBlobStore,
+    paper_index: PaperIndex,
+    blob_store: BlobStore,
     code_generator: CodeGenerator,
 ) -> None:
     run_stage(context, batch, "generated_code", lambda k: write_code(k, paper_index, blob_store, code_generator))
@@ -159,7 +159,7 @@ def write_papers_code(
         )
 
 
-def _embed_batch(keys: list[str], paper_index: SqlitePaperIndex, embedder: MiniLMEmbedder) -> dict:
+def _embed_batch(keys: list[str], paper_index: PaperIndex, embedder: MiniLMEmbedder) -> dict:
     """All the batch's title+abstract embeddings in one model call (the bulk of judging time)."""
     docs = {key: paper_document(paper_index, key, "metadata") for key in keys}
     texts = [paper_embedding_text(doc["metadata"]) for doc in docs.values()]

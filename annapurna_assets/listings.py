@@ -11,7 +11,7 @@ from collections import Counter
 import dagster as dg
 
 from annapurna_assets.registration import Registration, register_papers
-from annapurna_resources import MiniLMEmbedder, PaperSources, SqlitePaperIndex
+from annapurna_resources import MiniLMEmbedder, PaperIndex, PaperSources
 from annapurna_resources.listed_paper import ACCEPTED_DECISIONS, DECISIONS, ListedPaper
 from annapurna_resources.paper_sources import SourceUnavailable
 
@@ -53,7 +53,7 @@ def conference_listing(
     context: dg.AssetExecutionContext,
     config: ConferenceListingConfig,
     paper_sources: PaperSources,
-    paper_index: SqlitePaperIndex,
+    paper_index: PaperIndex,
     embedder: MiniLMEmbedder,
 ) -> dg.MaterializeResult:
     """Every paper of one venue-year (OpenReview, PMLR, NeurIPS or MLSys proceedings), registered as `papers`
@@ -88,7 +88,7 @@ def conference_listing(
 def arxiv_listing(
     context: dg.AssetExecutionContext,
     paper_sources: PaperSources,
-    paper_index: SqlitePaperIndex,
+    paper_index: PaperIndex,
     embedder: MiniLMEmbedder,
 ) -> dg.MaterializeResult:
     """The configured arXiv categories' papers of one day (search API), or of a whole backfilled window in one

@@ -4,7 +4,7 @@ import dagster as dg
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
 from annapurna_assets.partitions import papers_partitions
-from annapurna_resources import SqlitePaperIndex
+from annapurna_resources import PaperIndex
 
 TRN1_BATCH = ("trn1_batch_job", "run_trn1_batch")
 LIFECYCLE_BATCH = ("lifecycle_batch_job", "describe_papers")
@@ -46,7 +46,7 @@ def in_lifecycle_runs(instance: dg.DagsterInstance) -> set[str]:
     return in_batch_runs(instance, LIFECYCLE_BATCH) | alone
 
 
-def pending_execution(instance: dg.DagsterInstance, paper_index: SqlitePaperIndex) -> dict[str, float]:
+def pending_execution(instance: dg.DagsterInstance, paper_index: PaperIndex) -> dict[str, float]:
     """Papers whose code meets the contract and has not run (nor is running): key -> when the code was made."""
     waiting = materialized(instance, "generated_code") - materialized(instance, "trn_run_result")
     waiting -= in_batch_runs(instance, TRN1_BATCH)
@@ -56,7 +56,7 @@ def pending_execution(instance: dg.DagsterInstance, paper_index: SqlitePaperInde
     }
 
 
-def stage_counts(instance: dg.DagsterInstance, paper_index: SqlitePaperIndex) -> dict[str, int]:
+def stage_counts(instance: dg.DagsterInstance, paper_index: PaperIndex) -> dict[str, int]:
     keys = set(instance.get_dynamic_partitions(papers_partitions.name))
     done = {stage: materialized(instance, asset) & keys for stage, asset in STAGE_ASSETS.items()}
     docs = paper_index.get_many(done["judged"] | done["executed"])

@@ -13,7 +13,7 @@ import numpy as np
 
 from annapurna_assets.dedup import DuplicateFinder
 from annapurna_assets.partitions import arxiv_paper_key, papers_partitions, slugify
-from annapurna_resources import SqlitePaperIndex
+from annapurna_resources import PaperIndex
 from annapurna_resources.listed_paper import ListedPaper
 
 KEY_TITLE_CHARS = 60
@@ -53,7 +53,7 @@ def merge_versions(kept: ListedPaper, other: ListedPaper) -> ListedPaper:
     return merged
 
 
-def registered_papers(paper_index: SqlitePaperIndex) -> dict[str, ListedPaper]:
+def registered_papers(paper_index: PaperIndex) -> dict[str, ListedPaper]:
     """Every registered paper as its best-known listing (with the title read from its PDF, for local files)."""
     papers = {}
     for key, doc in paper_index.all_documents().items():
@@ -70,7 +70,7 @@ def registered_papers(paper_index: SqlitePaperIndex) -> dict[str, ListedPaper]:
 
 def register_papers(
     instance: dg.DagsterInstance,
-    paper_index: SqlitePaperIndex,
+    paper_index: PaperIndex,
     papers: list[ListedPaper],
     listing: str,
     embed: Callable[[list[str]], np.ndarray] | None = None,

@@ -10,14 +10,14 @@ import dagster as dg
 from annapurna_assets.lifecycle import BATCH_JOB, lifecycle_run_config
 from annapurna_assets.partitions import local_paper_key, papers_partitions
 from annapurna_assets.progress import in_lifecycle_runs, materialized, pending_execution
-from annapurna_resources import LocalFolderSource, SqlitePaperIndex, Trn1Launcher
+from annapurna_resources import LocalFolderSource, PaperIndex, Trn1Launcher
 
 LIFECYCLE_JOB = "paper_lifecycle_job"
 
 
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def local_folder_sensor(
-    context: dg.SensorEvaluationContext, paper_folder: LocalFolderSource, paper_index: SqlitePaperIndex
+    context: dg.SensorEvaluationContext, paper_folder: LocalFolderSource, paper_index: PaperIndex
 ) -> dg.SensorResult:
     """Registers each new PDF of the watched folder as a `papers` partition (`paper_lifecycle_sensor` runs it).
 
@@ -96,7 +96,7 @@ def batch_run_request(paper_keys: list[str]) -> dg.RunRequest:
 
 
 @dg.sensor(job_name="trn1_batch_job", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
-def trn1_batch_sensor(context: dg.SensorEvaluationContext, launcher: Trn1Launcher, paper_index: SqlitePaperIndex):
+def trn1_batch_sensor(context: dg.SensorEvaluationContext, launcher: Trn1Launcher, paper_index: PaperIndex):
     """Launches ONE run for every `batch_size` papers with code and no run result (and not in flight);
     a smaller batch goes once its oldest paper has waited `max_wait_minutes`."""
     pending = pending_execution(context.instance, paper_index)

@@ -11,6 +11,7 @@ import importlib
 
 _MODULES = {
     "ArxivSource": "arxiv_source",
+    "BlobStore": "blob_store",
     "CodeGenerator": "code_generator",
     "Judge": "judge",
     "ListingFileSource": "listing_files",
@@ -19,6 +20,8 @@ _MODULES = {
     "LocalFolderSource": "local_folder",
     "LogNotifier": "notifier",
     "MiniLMEmbedder": "embeddings",
+    "Notifier": "notifier",
+    "PaperIndex": "paper_index",
     "MlsysProceedingsSource": "proceedings_source",
     "NeuripsProceedingsSource": "proceedings_source",
     "OfflineCodeGenerator": "code_generator",

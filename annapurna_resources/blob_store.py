@@ -4,6 +4,7 @@ Keys are sha256 hex digests of the content; a blob is written once and never del
 overwritten, so storing the same bytes twice is a no-op. Assets keep `blob://<sha256>` references.
 """
 
+import abc
 import hashlib
 import os
 import tempfile
@@ -25,7 +26,26 @@ class BlobNotFoundError(KeyError):
     pass
 
 
-class LocalBlobStore(dg.ConfigurableResource):
+class BlobStore(dg.ConfigurableResource, abc.ABC):
+    """Content-addressed, write-once blobs: `LocalBlobStore` (default) and `S3BlobStore`."""
+
+    @abc.abstractmethod
+    def put(self, data: bytes) -> str:
+        """Store `data` and return its reference `blob://<sha256>`; never rewrites an existing blob."""
+
+    @abc.abstractmethod
+    def get(self, ref: str) -> bytes:
+        """The blob's bytes; BlobNotFoundError when it is not stored."""
+
+    @abc.abstractmethod
+    def exists(self, ref: str) -> bool: ...
+
+    @abc.abstractmethod
+    def location(self, ref: str) -> str:
+        """Where a user finds the blob (a file path, an s3:// URL): for metadata links."""
+
+
+class LocalBlobStore(BlobStore):
     """Blobs as files `<root>/<sha[:2]>/<sha>`; root defaults to `$ANNAPURNA_HOME/blobs`."""
 
     root: str = ""
@@ -55,9 +75,8 @@ class LocalBlobStore(dg.ConfigurableResource):
     def exists(self, ref: str) -> bool:
         return self._path(_digest(ref)).exists()
 
-    def local_path(self, ref: str) -> Path:
-        """Where the blob lies on this machine (for links a user can open)."""
-        return self._path(_digest(ref))
+    def location(self, ref: str) -> str:
+        return str(self._path(_digest(ref)))
 
     def _path(self, digest: str) -> Path:
         return self._root / digest[:2] / digest

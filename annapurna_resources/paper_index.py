@@ -5,6 +5,7 @@ a JSON object of sections (`source`, `metadata`, `pdf`, `text`, `verdict`, `page
 `profile`); each stage replaces its own section, so re-running a stage never duplicates anything.
 """
 
+import abc
 import json
 import re
 import sqlite3
@@ -47,7 +48,46 @@ class Neighbour:
     similarity: float
 
 
-class SqlitePaperIndex(dg.ConfigurableResource):
+class PaperIndex(dg.ConfigurableResource, abc.ABC):
+    """What every stage needs from the paper index; `SqlitePaperIndex` (default) and `OpenSearchPaperIndex`."""
+
+    @abc.abstractmethod
+    def register(self, key: str, source: dict) -> bool:
+        """Create the paper's document from its source record; False when it already exists."""
+
+    @abc.abstractmethod
+    def register_many(self, records: list[tuple[str, dict]]) -> int:
+        """`register` for many papers at once; returns how many were new."""
+
+    @abc.abstractmethod
+    def update(self, key: str, **sections: object) -> dict:
+        """Replace the given sections of the paper's document (creating it if needed); returns the document."""
+
+    @abc.abstractmethod
+    def get(self, key: str) -> dict | None: ...
+
+    @abc.abstractmethod
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict]: ...
+
+    @abc.abstractmethod
+    def all_documents(self) -> dict[str, dict]: ...
+
+    @abc.abstractmethod
+    def index_text(self, key: str, title: str, abstract: str, text: str) -> None: ...
+
+    @abc.abstractmethod
+    def search(self, query: str, limit: int = 10) -> list[SearchHit]:
+        """Papers matching every word of `query`, best first."""
+
+    @abc.abstractmethod
+    def set_vector(self, key: str, vector: np.ndarray) -> None: ...
+
+    @abc.abstractmethod
+    def nearest(self, vector: np.ndarray, k: int = 5, exclude: Iterable[str] = ()) -> list[Neighbour]:
+        """The k indexed papers most similar (cosine) to `vector`, leaving out `exclude`."""
+
+
+class SqlitePaperIndex(PaperIndex):
     """Index in `<path>` (default `$ANNAPURNA_HOME/index.sqlite`)."""
 
     path: str = ""

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from annapurna_resources import LocalBlobStore
@@ -8,7 +10,7 @@ def test_put_is_content_addressed_and_write_once(tmp_path):
     store = LocalBlobStore(root=str(tmp_path))
     ref = store.put(b"paper bytes")
     assert ref == "blob://" + sha256_hex(b"paper bytes")
-    path = store.local_path(ref)
+    path = Path(store.location(ref))
     mtime = path.stat().st_mtime_ns
     assert store.put(b"paper bytes") == ref
     assert path.stat().st_mtime_ns == mtime
