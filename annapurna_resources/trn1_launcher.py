@@ -4,11 +4,14 @@ Mode `local` runs the batch runner (`trn1_runner.py`, which needs only `dagster-
 subprocess on this machine. Remote modes (SSH to a trn1 or GPU host, AWS SSM) ship the same runner.
 """
 
+import abc
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +40,63 @@ class ScriptResult:
     trace: bytes | None  # torch.profiler Chrome/Perfetto JSON
     profile_summary: dict  # top operators and how many optimizer steps were profiled
     sandbox: str = ""  # how the runner isolated it (bwrap, or rlimits only)
+    instance_hours: float = 0.0  # this paper's share of the batch's EC2 instance time (by script seconds)
+    usd: float = 0.0  # and of its price
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+class InfrastructureError(dg.Failure):
+    """The execution host failed, not the papers' code (host unreachable, connection lost, instance stopped,
+    runner crashed): the papers stay pending and the sensor batches them again."""
+
+
+class BatchHost(abc.ABC):
+    """Where a batch runs. `run_runner` ships the local batch dir (one sub-directory per paper with its
+    main.py) and `trn1_runner.py` to the host, runs the runner inside a Pipes session opened with the host's
+    own context injector and message reader, and copies back what the runner wrote, so that on return the
+    local batch dir holds each paper's result files. It raises InfrastructureError when the host fails."""
+
+    description: str = ""
+
+    @abc.abstractmethod
+    def run_runner(self, context, extras: dict, batch_dir: Path) -> PipesClientCompletedInvocation: ...
+
+
+def runner_environment() -> dict:
+    """The runner's own environment (never the scripts': the runner builds theirs from an allow-list).
+    HOME only tells the runner which directory to hide from the scripts."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "")}
+    if os.environ.get("ANNAPURNA_SANDBOX"):  # "rlimits": skip bwrap (to test the fallback)
+        env["ANNAPURNA_SANDBOX"] = os.environ["ANNAPURNA_SANDBOX"]
+    return env
+
+
+class LocalHost(BatchHost):
+    """This machine: the runner in a subprocess, Pipes through temp files."""
+
+    description = "local"
+
+    def run_runner(self, context, extras: dict, batch_dir: Path) -> PipesClientCompletedInvocation:
+        with dg.open_pipes_session(
+            context=context,
+            context_injector=dg.PipesTempFileContextInjector(),
+            message_reader=dg.PipesTempFileMessageReader(),
+            extras=extras,
+        ) as session:
+            completed = subprocess.run(
+                [sys.executable, str(RUNNER)],
+                env={**runner_environment(), **session.get_bootstrap_env_vars()},
+                check=False,
+            )
+            if completed.returncode != 0:
+                raise InfrastructureError(
+                    f"the batch runner itself failed with exit code {completed.returncode} (an infrastructure "
+                    "failure: the papers stay pending)"
+                )
+        return PipesClientCompletedInvocation(session)
 
 
 class Trn1Launcher(dg.ConfigurableResource, PipesClient):
@@ -60,37 +116,86 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
     processes_limit: int = 512
     disk_limit_mb: int = 2048
     keep_work_dirs: bool = False
+    # mode "ssh": any host with Python, dagster-pipes and torch (ssh_host empty with an EC2 instance: its address)
+    ssh_host: str = ""
+    ssh_port: int = 22
+    ssh_user: str = ""
+    ssh_key_path: str = ""
+    ssh_jump_host: str = ""  # [user@]host[:port], as `ssh -J` takes it
+    ssh_known_hosts_path: str = ""  # host keys to trust; empty: ~/.ssh/known_hosts
+    remote_work_root: str = "/tmp/annapurna-batches"
+    remote_python: str = "python3"
+    # mode "ssm": AWS Systems Manager send-command to the EC2 instance, Pipes context and messages through S3
+    s3_bucket: str = ""
+    s3_prefix: str = "annapurna/pipes"
+    # AWS (ssm mode and the EC2 lifecycle); credentials come from the standard AWS chain
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str = ""  # an AWS stand-in (moto server, LocalStack); empty: AWS itself
+    # EC2 lifecycle: started when a batch is launched, stopped by trn1_idle_stop_sensor after the idle time
+    ec2_instance_id: str = ""
+    ec2_usd_per_hour: float = 1.34375  # trn1.2xlarge on demand, us-east-1
+    ec2_idle_stop_minutes: float = 15.0
+    ec2_wait_timeout_s: float = 900.0
 
     @property
     def device_description(self) -> str:
+        if self.mode == "ssh":
+            return f"ssh ({self.ssh_host or self.ec2_instance_id})"
+        if self.mode == "ssm":
+            return f"ssm ({self.ec2_instance_id})"
         return f"{self.mode} ({os.uname().nodename})"
 
+    def ec2_instance(self):
+        """The EC2 instance batches run on, or None (local mode, or a host that is not managed here)."""
+        if not self.ec2_instance_id or self.mode == "local":
+            return None
+        from annapurna_resources.ec2_instance import Ec2Instance
+
+        return Ec2Instance(
+            instance_id=self.ec2_instance_id,
+            region=self.aws_region,
+            endpoint_url=self.aws_endpoint_url,
+            usd_per_hour=self.ec2_usd_per_hour,
+            wait_timeout_s=self.ec2_wait_timeout_s,
+        )
+
     def run(self, *, context, extras: dict) -> PipesClientCompletedInvocation:  # the PipesClient interface
-        if self.mode != "local":
-            raise dg.Failure(f"trn1 launcher mode {self.mode!r} is not available yet; use 'local'")
-        with dg.open_pipes_session(
-            context=context,
-            context_injector=dg.PipesTempFileContextInjector(),
-            message_reader=dg.PipesTempFileMessageReader(),
-            extras=extras,
-        ) as session:
-            # HOME only tells the runner which directory to hide from the scripts (they get their work dir).
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "LANG": "C.UTF-8",
-                "HOME": os.environ.get("HOME", ""),
-            }
-            if os.environ.get("ANNAPURNA_SANDBOX"):  # "rlimits": skip bwrap (to test the fallback)
-                env["ANNAPURNA_SANDBOX"] = os.environ["ANNAPURNA_SANDBOX"]
-            completed = subprocess.run(
-                [sys.executable, str(RUNNER)], env={**env, **session.get_bootstrap_env_vars()}, check=False
+        """Run the batch runner on the execution host with the Pipes session; the runner's files (traces,
+        profiles) are in the local batch dir when it returns."""
+        instance = self.ec2_instance()
+        address = instance.ensure_running() if instance else ""
+        return self.host(address).run_runner(context, extras, Path(extras["batch"]["batch_dir"]))
+
+    def host(self, address: str = "") -> "BatchHost":
+        """The host for mode local, ssh or ssm; `address` is the started EC2 instance's, when there is one."""
+        if self.mode == "local":
+            return LocalHost()
+        if self.mode == "ssh":
+            from annapurna_resources.ssh_host import SshHost
+
+            return SshHost(
+                host=self.ssh_host or address,
+                port=self.ssh_port,
+                user=self.ssh_user,
+                key_path=self.ssh_key_path,
+                jump_host=self.ssh_jump_host,
+                known_hosts_path=self.ssh_known_hosts_path,
+                remote_work_root=self.remote_work_root,
+                remote_python=self.remote_python,
             )
-            if completed.returncode != 0:
-                raise dg.DagsterPipesExecutionError(
-                    f"the batch runner itself failed with exit code {completed.returncode} (an infrastructure "
-                    "failure: the papers stay pending)"
-                )
-        return PipesClientCompletedInvocation(session)
+        if self.mode == "ssm":
+            from annapurna_resources.ssm_host import SsmHost
+
+            return SsmHost(
+                instance_id=self.ec2_instance_id,
+                bucket=self.s3_bucket,
+                prefix=self.s3_prefix,
+                region=self.aws_region,
+                endpoint_url=self.aws_endpoint_url,
+                remote_work_root=self.remote_work_root,
+                remote_python=self.remote_python,
+            )
+        raise dg.Failure(f"trn1 launcher mode is {self.mode!r}: expected local, ssh or ssm")
 
     def run_batch(self, context, scripts: dict[str, str], smoke: bool = False) -> list[ScriptResult]:
         """Run each paper's script (paper key -> source) as one batch; returns one result per paper."""
@@ -122,11 +227,25 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
             },
         }
         try:
+            started = time.monotonic()
             invocation = self.run(context=context, extras={"batch": batch})
-            return self._collect(batch_dir, list(scripts), invocation)
+            results = self._collect(batch_dir, list(scripts), invocation)
+            return self._with_instance_cost(results, time.monotonic() - started)
         finally:
             if not self.keep_work_dirs:
                 shutil.rmtree(batch_dir, ignore_errors=True)
+
+    def _with_instance_cost(self, results: list[ScriptResult], batch_seconds: float) -> list[ScriptResult]:
+        """Each paper's share of the instance time the batch took (start-up wait included), by script seconds."""
+        if self.ec2_instance() is None or not results:
+            return results
+        hours = batch_seconds / 3600
+        total = sum(r.seconds for r in results) or len(results)
+        shares = [(r.seconds or total / len(results)) / total for r in results]
+        return [
+            dataclasses.replace(r, instance_hours=hours * share, usd=hours * share * self.ec2_usd_per_hour)
+            for r, share in zip(results, shares, strict=True)
+        ]
 
     @staticmethod
     def _collect(batch_dir: Path, paper_keys: list[str], invocation) -> list[ScriptResult]:
@@ -135,7 +254,7 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
         for paper_key in paper_keys:
             message = reported.get(paper_key)
             if message is None:
-                raise dg.Failure(f"the runner reported nothing for {paper_key}: an infrastructure failure")
+                raise InfrastructureError(f"the runner reported nothing for {paper_key}: an infrastructure failure")
             results.append(
                 ScriptResult(
                     paper_key=paper_key,
