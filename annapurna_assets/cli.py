@@ -33,15 +33,15 @@ def _instance():
 
 
 def _paper_index():
-    from annapurna_resources.paper_index import SqlitePaperIndex
+    from annapurna_assets.backends import build_paper_index
 
-    return SqlitePaperIndex()
+    return build_paper_index()
 
 
 def _blob_store():
-    from annapurna_resources.blob_store import LocalBlobStore
+    from annapurna_assets.backends import build_blob_store
 
-    return LocalBlobStore()
+    return build_blob_store()
 
 
 def _instance_and_defs():
@@ -202,7 +202,7 @@ def _judge_factory(kind: str, embedder, prompt_file: str | None = None):
     def claude_judge(profile: str):
         import dagster as dg
 
-        from annapurna_assets.definitions import build_resources
+        from annapurna_assets.backends import build_resources
 
         settings = {"ANNAPURNA_JUDGE": "claude", "ANNAPURNA_RESEARCH_INTERESTS": profile}
         if prompt_file:

@@ -62,3 +62,6 @@ def write_bad_inputs(folder: Path) -> dict[str, Path]:
     files["html"].write_text("<!DOCTYPE html><html><head><title>arXiv</title></head><body>Not found</body></html>")
     files["corrupt"].write_bytes(b"%PDF-1.7\n1 0 obj <</Type /Catalog>> endobj\ngarbage garbage\n%%EOF")
     return files
+
+
+from tests.aws_standin import _moto_server, aws_endpoint  # noqa: E402,F401  (fixtures shared by the AWS tests)

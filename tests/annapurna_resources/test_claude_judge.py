@@ -213,7 +213,7 @@ def test_estimate_verdict_cost_counts_tokens_or_estimates(fake_aws):
 
 
 def test_build_judge_chooses_from_annapurna_judge(monkeypatch):
-    from annapurna_assets.definitions import build_judge
+    from annapurna_assets.backends import build_judge
 
     monkeypatch.setenv("ANNAPURNA_JUDGE", "claude")
     monkeypatch.setenv("ANNAPURNA_ANTHROPIC_URL", "http://127.0.0.1:9/")
@@ -307,7 +307,7 @@ def test_message_batch_that_does_not_end_in_time_is_cancelled_and_fails_every_pa
 
 
 def test_prompt_template_is_configuration_and_checked(monkeypatch, tmp_path):
-    from annapurna_assets.definitions import build_judge
+    from annapurna_assets.backends import build_judge
 
     prompt = tmp_path / "strict.txt"
     prompt.write_text("Only {research_interests}. Title: {title}\nAbstract: {abstract}\n{neighbours}")

@@ -161,7 +161,7 @@ def test_code_and_plan_extraction_is_lenient():
 def test_build_code_generator_from_the_environment(monkeypatch):
     import dagster as dg
 
-    from annapurna_assets.definitions import build_code_generator
+    from annapurna_assets.backends import build_code_generator
     from annapurna_resources import OfflineCodeGenerator
 
     for name in ("ANNAPURNA_CODEGEN", "ANNAPURNA_CODEGEN_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
