@@ -14,6 +14,7 @@ import dagster as dg
 
 from annapurna_assets.codegen import generated_code
 from annapurna_assets.ingest import paper_document
+from annapurna_assets.loss_curve import loss_curve_png
 from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_resources import BlobStore, Notifier, PaperIndex, Trn1Launcher
 from annapurna_resources.trn1_launcher import ScriptResult
@@ -58,9 +59,21 @@ def execute_papers(
     results = launcher.run_batch(context, scripts, smoke=smoke)
     executions = []
     for result in results:
-        executions.append(_record(result, docs[result.paper_key], paper_index, blob_store, launcher, context.run_id))
-        notifier.paper_event(context.log, result.paper_key, f"run ended: {executions[-1].check_description}")
+        execution = _record(result, docs[result.paper_key], paper_index, blob_store, launcher, context.run_id)
+        executions.append(execution)
+        notifier.paper_event(context.log, result.paper_key, _run_ended_message(execution))
     return executions
+
+
+def _run_ended_message(execution: "PaperExecution") -> str:
+    metadata = execution.run_metadata
+    figures = [
+        f"{name} {metadata[name]:.4g}" for name in ("final_loss", "steps_per_sec", "wall_seconds") if name in metadata
+    ]
+    message = f"run ended: {execution.check_description}" + (f" ({', '.join(figures)})" if figures else "")
+    if execution.profile_metadata:
+        message += f"; trace: {execution.profile_metadata['trace'].value}"
+    return message
 
 
 def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, run_id) -> PaperExecution:
@@ -82,16 +95,24 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
         "code_ref": doc["code"]["ref"],
         "run_id": run_id,
     }
+    loss_curve = loss_curve_png(result.metrics, f"{result.paper_key}: loss")
+    if loss_curve:
+        run_section["loss_curve_ref"] = blob_store.put(loss_curve)
+    if result.instance_hours:
+        run_section["instance_hours"] = result.instance_hours
+        run_section["usd"] = result.usd
     profile_section = None
     profile_metadata = None
     if result.trace:
         trace_ref = blob_store.put(result.trace)
         summary = result.profile_summary
         top = summary.get("top_operators", [])
+        split = summary.get("time_split", {})
         profile_section = {
             "trace_ref": trace_ref,
             "top_operators": top,
             "profiled_optimizer_steps": summary.get("profiled_optimizer_steps", 0),
+            "time_split": split,
         }
         rows = "\n".join(
             f"| {op['name'][:60]} | {op['calls']} | {op['self_cpu_ms']:.2f} | {op['cpu_total_ms']:.2f} | "
@@ -108,6 +129,7 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
             ),
             "code_blob": doc["code"]["ref"],
         }
+        profile_metadata.update(_time_split_metadata(split))
     paper_index.update(result.paper_key, run=run_section, **({"profile": profile_section} if profile_section else {}))
 
     run_metadata = {
@@ -122,11 +144,35 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
         "stdout_tail": dg.MetadataValue.md(f"```\n{result.stdout_tail[-1500:]}\n```"),
         "stderr_tail": dg.MetadataValue.md(f"```\n{result.stderr_tail[-1500:]}\n```"),
     }
-    for name in ("final_loss", "steps_per_sec", "step", "parameters"):
-        value = final.get(name)
-        if isinstance(value, int | float) and math.isfinite(value):
+    for name, value in final.items():  # numbers become metadata, so Dagster plots them across runs
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
             run_metadata[name] = float(value)
+    if loss_curve:
+        run_metadata["loss_curve"] = dg.MetadataValue.path(blob_store.location(run_section["loss_curve_ref"]))
+    if result.instance_hours:
+        run_metadata["instance_hours"] = round(result.instance_hours, 6)
+        run_metadata["cost_usd"] = round(result.usd, 6)
+    if result.sandbox:
+        run_metadata["sandbox"] = result.sandbox
     return PaperExecution(result.paper_key, run_metadata, profile_metadata, passed, description)
+
+
+def _time_split_metadata(split: dict) -> dict:
+    """Compute, data loading and idle time of the profiled steps: numbers (plotted) and a table."""
+    parts = [name for name in ("compute_ms", "data_loading_ms", "idle_ms", "device_busy_ms") if name in split]
+    wall = split.get("wall_ms") or 0.0
+    if not parts or not wall:
+        return {}
+    rows = "\n".join(
+        f"| {name.removesuffix('_ms').replace('_', ' ')} | {split[name]:.1f} | {split[name] / wall:.0%} |"
+        for name in parts
+    )
+    return {
+        **{f"time_{name}": float(split[name]) for name in parts},
+        "time_split": dg.MetadataValue.md(
+            f"Profiled steps: {wall:.1f} ms wall\n\n| part | ms | share |\n|---|---|---|\n{rows}"
+        ),
+    }
 
 
 @dg.multi_asset(

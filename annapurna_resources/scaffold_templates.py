@@ -56,7 +56,8 @@ def main():
     step = 0
     # Keep 10% of the budget for start-up and the final report.
     while step < max_steps and time.perf_counter() - start < 0.9 * budget_s:
-        batch = [t.to(device) for t in make_batch(HP, generator)]
+        with torch.profiler.record_function("data_loading"):
+            batch = [t.to(device) for t in make_batch(HP, generator)]
         loss = compute_loss(model, batch, HP)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -15,6 +15,7 @@ RLIMIT_NPROC holds: the kernel ignores it for root).
 
 import collections
 import functools
+import glob
 import json
 import math
 import os
@@ -43,7 +44,7 @@ SANDBOX_UID_BASE = 61000  # bwrap as root: slot N runs as uid 61000 + N (no pass
 DISK_POLL_S = 0.5
 
 PROFILE_WRAPPER = r"""
-import json, runpy, sys
+import json, runpy, sys, time
 
 script = sys.argv[1]
 sys.argv = [script]
@@ -58,7 +59,50 @@ except ImportError:
 
 activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
 profiler = profile(activities=activities)
-state = {"steps": 0, "stopped": False}
+state = {"steps": 0, "stopped": False, "started": 0.0, "first_step": None}
+
+
+def union_ms(intervals):
+    # total length of the union of (start_us, end_us) intervals, in ms
+    total, end = 0.0, None
+    for start, stop in sorted(intervals):
+        if end is None or start > end:
+            total += stop - start
+            end = stop
+        elif stop > end:
+            total += stop - end
+            end = stop
+    return total / 1000
+
+
+def time_split(events, wall_ms):
+    # wall time between the first and the last profiled optimizer step (start-up left out) split into data
+    # loading (DataLoader iteration, `data_loading` ranges), compute (every other top-level CPU op) and idle
+    # (no op running: Python overhead, waiting)
+    events = [e for e in events if e.time_range.end > 0]
+    # event times have their own origin: the window is the last wall_ms before the last event ended
+    since_us = max((e.time_range.end for e in events), default=0) - wall_ms * 1000
+    top = [
+        e for e in events
+        if e.cpu_parent is None and e.device_type.name == "CPU" and e.time_range.start >= since_us
+    ]
+    loading = [(e.time_range.start, e.time_range.end) for e in top if "DataLoader" in e.name or e.name == "data_loading"]
+    busy_ms = union_ms([(e.time_range.start, e.time_range.end) for e in top])
+    loading_ms = union_ms(loading)
+    split = {
+        "wall_ms": round(wall_ms, 3),
+        "data_loading_ms": round(loading_ms, 3),
+        "compute_ms": round(max(0.0, busy_ms - loading_ms), 3),
+        "idle_ms": round(max(0.0, wall_ms - busy_ms), 3),
+    }
+    kernels = [
+        (e.time_range.start, e.time_range.end)
+        for e in events
+        if e.device_type.name == "CUDA" and e.time_range.start >= since_us
+    ]
+    if kernels:
+        split["device_busy_ms"] = round(union_ms(kernels), 3)
+    return split
 
 
 def stop():
@@ -66,6 +110,8 @@ def stop():
         return
     state["stopped"] = True
     profiler.stop()
+    first_step = state["first_step"] or state["started"]
+    wall_ms = (time.perf_counter() - first_step) * 1000
     profiler.export_chrome_trace("__TRACE_FILE__")
     rows = []
     for event in profiler.key_averages():
@@ -77,18 +123,25 @@ def stop():
             "self_device_ms": round(getattr(event, "self_device_time_total", 0) / 1000, 3),
         })
     rows.sort(key=lambda r: r["self_cpu_ms"] + r["self_device_ms"], reverse=True)
+    try:
+        split = time_split(profiler.events(), wall_ms)
+    except Exception as error:  # an older or newer profiler event API: the split is optional
+        split = {"error": repr(error)}
     with open("__PROFILE_FILE__", "w") as handle:
         json.dump({"profiled_optimizer_steps": state["steps"], "activities": [str(a) for a in activities],
-                   "top_operators": rows[:20]}, handle)
+                   "top_operators": rows[:20], "time_split": split}, handle)
 
 
 def after_optimizer_step(optimizer, args, kwargs):
     state["steps"] += 1
+    if state["first_step"] is None:
+        state["first_step"] = time.perf_counter()
     if state["steps"] >= profile_steps:
         stop()
 
 
 register_optimizer_step_post_hook(after_optimizer_step)
+state["started"] = time.perf_counter()
 profiler.start()
 try:
     runpy.run_path(script, run_name="__main__")
@@ -161,7 +214,57 @@ def _environment(workdir: Path | str, batch: dict, slot: int) -> dict:
     }
     if batch.get("smoke"):
         env["ANNAPURNA_SMOKE"] = "1"
+    slot_env = batch.get("slot_env") or []
+    if slot < len(slot_env):  # the slot's accelerator: only the device variables get through
+        env.update({name: str(value) for name, value in slot_env[slot].items() if name in SLOT_DEVICE_VARIABLES})
     return env
+
+
+SLOT_DEVICE_VARIABLES = ("NEURON_RT_VISIBLE_CORES", "CUDA_VISIBLE_DEVICES")
+MAX_CPU_SLOTS = 4
+
+
+def plan_slots(neuron_cores: int, gpus: int, cpu_count: int) -> dict:
+    """Slots sized to this host: one per NeuronCore, else one per GPU, else one per CPU core (at most
+    MAX_CPU_SLOTS); the host's cores are shared out as threads per slot. Returns the batch fields it sets."""
+    if neuron_cores > 0:
+        slots, variable, devices = neuron_cores, "NEURON_RT_VISIBLE_CORES", f"{neuron_cores} NeuronCore(s)"
+    elif gpus > 0:
+        slots, variable, devices = gpus, "CUDA_VISIBLE_DEVICES", f"{gpus} GPU(s)"
+    else:
+        slots, variable, devices = max(1, min(cpu_count, MAX_CPU_SLOTS)), None, f"{cpu_count} CPU core(s)"
+    return {
+        "slots": slots,
+        "threads_per_slot": max(1, cpu_count // slots),
+        "slot_env": [{variable: str(slot)} if variable else {} for slot in range(slots)],
+        "slot_devices": devices,
+    }
+
+
+def _command_output(command: list[str]) -> str | None:
+    if shutil.which(command[0]) is None:
+        return None
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout if completed.returncode == 0 else None
+
+
+def count_neuron_cores() -> int:
+    """NeuronCores on this host: `neuron-ls --json-output` when present, else two per /dev/neuron* device."""
+    listing = _command_output(["neuron-ls", "--json-output"])
+    if listing:
+        try:
+            return sum(int(device.get("nc_count", 0)) for device in json.loads(listing))
+        except (ValueError, TypeError, AttributeError):
+            pass
+    return 2 * len(glob.glob("/dev/neuron[0-9]*"))
+
+
+def count_gpus() -> int:
+    listing = _command_output(["nvidia-smi", "-L"]) or ""
+    return sum(1 for line in listing.splitlines() if line.startswith("GPU "))
 
 
 _BWRAP_NAMESPACES = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"]
@@ -473,13 +576,16 @@ def _judge_outcome(timed_out, exit_code, metrics, final, timeout_s) -> tuple[str
 def main() -> None:
     with open_dagster_pipes() as pipes:
         batch = pipes.get_extra("batch")
+        if int(batch["slots"]) <= 0:  # auto: sized to this host
+            batch = {**batch, **plan_slots(count_neuron_cores(), count_gpus(), os.cpu_count() or 1)}
         batch_dir = Path(batch["batch_dir"])
         wrapper = PROFILE_WRAPPER.replace("__PROFILE_STEPS__", str(batch["profile_steps"]))
         wrapper = wrapper.replace("__TRACE_FILE__", TRACE_FILE).replace("__PROFILE_FILE__", PROFILE_FILE)
         (batch_dir / "_profile_wrapper.py").write_text(wrapper)
         (batch_dir / "_profile_wrapper.py").chmod(0o644)  # read by the scripts' unprivileged uid
         items = batch["papers"]
-        pipes.log.info(f"running {len(items)} scripts on {batch['slots']} slot(s) in {batch_dir}")
+        sized = f" (auto: {batch['slot_devices']})" if "slot_devices" in batch else ""
+        pipes.log.info(f"running {len(items)} scripts on {batch['slots']} slot(s){sized} in {batch_dir}")
 
         free_slots: queue.Queue[int] = queue.Queue()
         for slot in range(batch["slots"]):

@@ -1,5 +1,7 @@
 """A batch run reports each paper as its own partition; a broken script fails only its own paper."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from annapurna_assets.definitions import build_definitions
@@ -37,3 +39,32 @@ def test_batch_job_reports_each_paper_and_isolates_a_crash(instance):
     assert crash["status"] == "failed" and crash["exit_code"] == 1
     assert "mat1 and mat2 shapes cannot be multiplied" in crash["stderr_tail"]
     assert instance.get_materialized_partitions(dg.AssetKey("trn_profile")) >= {"local-good000000000000"}
+
+
+def test_run_metadata_has_metrics_loss_curve_and_time_split(instance):
+    defs = build_definitions()
+    index, blobs = defs.resources["paper_index"], defs.resources["blob_store"]
+    code = OfflineCodeGenerator(max_steps=12).generate("local-curve", "Graph convolutional networks", "", [])["code"]
+    key = "local-curve00000000000"
+    instance.add_dynamic_partitions("papers", [key])
+    index.update(key, code={"ref": blobs.put(code.encode()), "contract_ok": True, "generated_at": 0.0})
+
+    result = defs.resolve_job_def("trn1_batch_job").execute_in_process(
+        instance=instance, run_config={"ops": {"run_trn1_batch": {"config": {"paper_keys": [key]}}}}
+    )
+    assert result.success
+
+    run = instance.get_latest_materialization_event(dg.AssetKey("trn_run_result")).asset_materialization.metadata
+    assert run["final_loss"].value == index.get(key)["run"]["final"]["final_loss"]
+    assert run["steps_per_sec"].value > 0 and run["parameters"].value > 0
+    png = Path(run["loss_curve"].value).read_bytes()
+    assert png.startswith(b"\x89PNG") and index.get(key)["run"]["loss_curve_ref"] == blobs.put(png)
+
+    profile = instance.get_latest_materialization_event(dg.AssetKey("trn_profile")).asset_materialization.metadata
+    split = index.get(key)["profile"]["time_split"]
+    assert split["wall_ms"] > 0 and split["compute_ms"] > 0
+    assert split["data_loading_ms"] > 0  # the offline scripts mark batch creation as data_loading
+    assert split["compute_ms"] + split["data_loading_ms"] + split["idle_ms"] <= split["wall_ms"] * 1.05
+    assert profile["time_compute_ms"].value == split["compute_ms"]
+    assert "| compute |" in profile["time_split"].value and "| data loading |" in profile["time_split"].value
+    assert "| operator |" in profile["top_operators"].value
