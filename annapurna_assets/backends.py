@@ -180,10 +180,14 @@ def _aws_endpoint() -> str:
     return _url("ANNAPURNA_AWS_ENDPOINT_URL", "")
 
 
+def paper_index_kind() -> str:
+    return _env("ANNAPURNA_INDEX", "opensearch" if environment() == "aws" else "sqlite").strip().lower()
+
+
 def build_paper_index():
     """ANNAPURNA_INDEX: `sqlite` (default) or `opensearch` (ANNAPURNA_OPENSEARCH_URL; with
     ANNAPURNA_OPENSEARCH_AWS_AUTH=1 requests are SigV4-signed for managed OpenSearch)."""
-    kind = _env("ANNAPURNA_INDEX", "opensearch" if environment() == "aws" else "sqlite").strip().lower()
+    kind = paper_index_kind()
     if kind == "sqlite":
         return SqlitePaperIndex()
     if kind == "opensearch":

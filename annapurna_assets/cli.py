@@ -80,27 +80,34 @@ def cmd_demo(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from annapurna_assets.backends import paper_index_kind
+    from annapurna_resources import paper_counts
+
+    index_file = annapurna_home() / "index.sqlite"
+    if paper_index_kind() == "sqlite":  # counted in one query on the file, without Dagster
+        counts, costs = paper_counts.stage_counts(index_file), paper_counts.cost_totals(index_file)
+    else:
+        docs = list(_paper_index().all_documents().values())
+        counts, costs = paper_counts.stage_counts_from_documents(docs), paper_counts.cost_totals_from_documents(docs)
     if args.dagster:
         from annapurna_assets.progress import stage_counts
 
         counts = stage_counts(_instance(), _paper_index())
-    else:
-        from annapurna_resources.paper_counts import stage_counts
-
-        counts = stage_counts(annapurna_home() / "index.sqlite")
-    from annapurna_resources.paper_counts import judge_totals
-
-    judging = judge_totals(annapurna_home() / "index.sqlite")
     if args.json:
-        print(json.dumps({**counts, "judge": judging}))
-    else:
-        width = max(map(len, counts))
-        for stage, count in counts.items():
-            print(f"{stage.ljust(width)}  {count}")
+        print(json.dumps({**counts, "costs": costs}))
+        return 0
+    width = max(map(len, counts))
+    for stage, count in counts.items():
+        print(f"{stage.ljust(width)}  {count}")
+    print()
+    print(f"{'cost':<6} {'papers':>7} {'tokens in':>10} {'tokens out':>10} {'instance h':>10} {'USD':>10}")
+    for stage in paper_counts.COST_STAGES:
+        row = costs[stage]
         print(
-            f"judge: {judging['verdicts']} verdicts ({judging['errors']} failed), {judging['input_tokens']} input + "
-            f"{judging['output_tokens']} output tokens, ${judging['cost_usd']:.4f}"
+            f"{stage:<6} {row['papers']:>7} {row.get('input_tokens', 0):>10} {row.get('output_tokens', 0):>10} "
+            f"{row.get('instance_hours', 0.0):>10.3f} {row['cost_usd']:>10.4f}"
         )
+    print(f"total ${costs['total_usd']:.4f}, ${costs['usd_per_100_papers']:.4f} per 100 judged papers")
     return 0
 
 
@@ -109,6 +116,7 @@ def cmd_show(args) -> int:
     import dagster as dg
 
     from annapurna_assets.progress import STAGE_ASSETS
+    from annapurna_resources.paper_counts import COST_STAGES
 
     doc = _paper_index().get(args.paper_key)
     if doc is None:
@@ -135,6 +143,11 @@ def cmd_show(args) -> int:
             if "profile" in doc
             else None
         ),
+        "costs": {
+            stage: {k: v for k, v in doc[section].items() if k in fields}
+            for stage, (section, fields) in COST_STAGES.items()
+            if isinstance(doc.get(section), dict)
+        },
         "materializations": history,
     }
     if args.json:
@@ -154,6 +167,10 @@ def cmd_show(args) -> int:
             not in ("stdout_tail", "stderr_tail", "interest_scores", "top_operators", "scores", "family_cue_counts")
         }
         print(f"  {section}: {json.dumps(brief, default=str)[:600]}")
+    print(
+        "  costs: "
+        + (", ".join(f"{stage} ${c.get('cost_usd', 0.0):.4f}" for stage, c in shown["costs"].items()) or "-")
+    )
     print("  materializations: " + ", ".join(f"{a}={len(h)}" for a, h in history.items()))
     return 0
 

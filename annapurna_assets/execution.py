@@ -100,7 +100,7 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
         run_section["loss_curve_ref"] = blob_store.put(loss_curve)
     if result.instance_hours:
         run_section["instance_hours"] = result.instance_hours
-        run_section["usd"] = result.usd
+        run_section["cost_usd"] = result.usd
     profile_section = None
     profile_metadata = None
     if result.trace:

@@ -7,6 +7,7 @@ counts are the ones the UI shows; reading them needs neither Dagster nor its ins
 """
 
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 _COUNTS = """
@@ -41,30 +42,62 @@ STAGES = (
 )
 
 
-_JUDGE_TOTALS = """
-SELECT
-  count(json_type(doc, '$.verdict')),
-  sum(json_extract(doc, '$.verdict.error') IS NOT NULL),
-  coalesce(sum(json_extract(doc, '$.verdict.input_tokens')), 0),
-  coalesce(sum(json_extract(doc, '$.verdict.output_tokens')), 0),
-  coalesce(sum(json_extract(doc, '$.verdict.cost_usd')), 0.0)
-FROM papers
-"""
+# What each paid stage spent, from its section of the document: (section, fields summed).
+COST_STAGES = {
+    "judge": ("verdict", ("input_tokens", "output_tokens", "cost_usd")),
+    "code": ("code", ("input_tokens", "output_tokens", "cost_usd")),
+    "run": ("run", ("instance_hours", "cost_usd")),
+}
 
 
-def judge_totals(index_path: Path) -> dict:
-    """What judging has cost so far: verdicts, failed judgements, tokens and dollars."""
+def _cost_query() -> str:
+    columns = []
+    for section, fields in COST_STAGES.values():
+        columns.append(f"count(json_type(doc, '$.{section}'))")
+        columns += [f"coalesce(sum(json_extract(doc, '$.{section}.{field}')), 0)" for field in fields]
+    return "SELECT " + ", ".join(columns) + " FROM papers"
+
+
+def cost_totals(index_path: Path) -> dict:
+    """Tokens, instance-hours and dollars per stage, their total, and the total per 100 judged papers."""
     if not index_path.is_file():
-        return {"verdicts": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+        return _cost_summary([0] * sum(1 + len(fields) for _, fields in COST_STAGES.values()))
     with sqlite3.connect(f"file:{index_path}?mode=ro", uri=True) as db:
-        verdicts, errors, input_tokens, output_tokens, cost = db.execute(_JUDGE_TOTALS).fetchone()
-    return {
-        "verdicts": verdicts,
-        "errors": int(errors or 0),
-        "input_tokens": int(input_tokens),
-        "output_tokens": int(output_tokens),
-        "cost_usd": round(float(cost), 4),
-    }
+        return _cost_summary(list(db.execute(_cost_query()).fetchone()))
+
+
+def cost_totals_from_documents(docs: Iterable[dict]) -> dict:
+    """`cost_totals` over documents (for index backends other than the SQLite file)."""
+    values = [0] * sum(1 + len(fields) for _, fields in COST_STAGES.values())
+    for doc in docs:
+        position = 0
+        for section, fields in COST_STAGES.values():
+            part = doc.get(section)
+            if isinstance(part, dict):
+                values[position] += 1
+                for offset, field in enumerate(fields, start=1):
+                    value = part.get(field)
+                    if isinstance(value, int | float):
+                        values[position + offset] += value
+            position += 1 + len(fields)
+    return _cost_summary(values)
+
+
+def _cost_summary(values: list) -> dict:
+    summary: dict = {}
+    position = 0
+    for stage, (_, fields) in COST_STAGES.items():
+        row = {"papers": int(values[position])}
+        for offset, field in enumerate(fields, start=1):
+            value = values[position + offset] or 0
+            row[field] = round(float(value), 6) if field in ("cost_usd", "instance_hours") else int(value)
+        summary[stage] = row
+        position += 1 + len(fields)
+    total = sum(row["cost_usd"] for row in summary.values())
+    judged = summary["judge"]["papers"]
+    summary["total_usd"] = round(total, 6)
+    summary["usd_per_100_papers"] = round(100 * total / judged, 4) if judged else 0.0
+    return summary
 
 
 def stage_counts(index_path: Path) -> dict[str, int]:
@@ -74,3 +107,28 @@ def stage_counts(index_path: Path) -> dict[str, int]:
     with sqlite3.connect(f"file:{index_path}?mode=ro", uri=True) as db:
         row = db.execute(_COUNTS).fetchone()
     return {stage: int(value or 0) for stage, value in zip(STAGES, row)}
+
+
+def stage_counts_from_documents(docs: Iterable[dict]) -> dict[str, int]:
+    """`stage_counts` over documents (for index backends other than the SQLite file)."""
+    counts = dict.fromkeys(STAGES, 0)
+    for doc in docs:
+        verdict, code, run = doc.get("verdict"), doc.get("code"), doc.get("run")
+        decision = verdict.get("decision") if isinstance(verdict, dict) else None
+        reached = {
+            "discovered": True,
+            "described": "metadata" in doc,
+            "judged": verdict is not None,
+            "accepted": decision == "accept",
+            "rejected": decision == "reject",
+            "pdf": "pdf" in doc,
+            "text": "text" in doc,
+            "code": code is not None,
+            "pending_execution": isinstance(code, dict) and code.get("contract_ok") is True and run is None,
+            "executed_ok": isinstance(run, dict) and run.get("ok") is True,
+            "executed_failed": isinstance(run, dict) and run.get("ok") is not True,
+            "profiled": "profile" in doc,
+        }
+        for stage, yes in reached.items():
+            counts[stage] += int(yes)
+    return counts

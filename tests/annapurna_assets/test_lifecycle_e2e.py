@@ -129,17 +129,14 @@ def test_demo_on_the_bundled_corpus_accepts_most_and_rejects_some(instance, monk
     capsys.readouterr()
     assert cli.main(["status", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown.pop("judge") == {
-        "verdicts": 10,
-        "errors": 0,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cost_usd": 0.0,
-    }  # the offline judge spends nothing
+    costs = shown.pop("costs")
+    assert costs["judge"] == {"papers": 10, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+    assert costs["code"]["papers"] == counts["code"] and costs["run"]["papers"] == counts["executed_ok"]
+    assert costs["total_usd"] == 0.0  # the offline judge and generator and this machine spend nothing
     assert shown == counts
     assert cli.main(["status", "--json", "--dagster"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown.pop("judge")["verdicts"] == 10 and shown == counts
+    assert shown.pop("costs")["judge"]["papers"] == 10 and shown == counts
     assert cli.main(["search", "mixture of experts", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)
     switch = hits[0]["key"]
