@@ -63,6 +63,35 @@ def test_good_plan_and_code_pass_on_the_first_attempt(backend):
     assert "learning_rate" in fake.prompts()[1]  # the plan reaches the code prompt
 
 
+def test_bedrock_backend_signs_requests_and_runs_the_same_loop(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-key")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeLlmApi(plan(), code(SHAPE_ERROR), code(GOOD)) as fake:
+        result = LlmCodeGenerator(
+            backend="bedrock", base_url=fake.url, aws_region="us-east-1", max_retries=0, smoke_timeout_s=60
+        ).generate("local-mlp", "A tiny MLP", "We fit an MLP.", PAGES)
+    assert result["generator"] == "claude-bedrock" and result["final_status"] == "ok" and result["repaired"]
+    model = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert result["model"] == model
+    assert [r.path for r in fake.requests] == [f"/model/{model}/invoke"] * 3
+    assert all("/us-east-1/bedrock/aws4_request" in r.headers["authorization"] for r in fake.requests)
+    assert fake.bodies()[0]["tool_choice"] == {"type": "tool", "name": "record_plan"}
+    assert result["cost_usd"] > 0 and result["input_tokens"] > 0
+
+
+def test_the_time_budget_stops_the_repair_loop():
+    with FakeLlmApi(plan(), code(SHAPE_ERROR), code(GOOD)) as fake:
+        result = run(fake, "anthropic", max_attempts=3, time_budget_s=0.5)  # the first smoke run takes longer
+    assert result["final_status"] == "failed" and result["attempt_count"] == 1
+    assert "time budget of 0.5 s spent after 1 attempt(s)" in result["final_error"]
+    assert len(fake.bodies()) == 2  # the plan and one code request: no repair was asked for
+
+
 def test_review_problems_go_back_to_the_model_and_attempt_two_passes():
     with FakeLlmApi(plan(), code(NEEDS_REQUESTS), code(GOOD)) as fake:
         result = run(fake, "openai")

@@ -3,6 +3,8 @@
 - Anthropic Messages API: `POST /v1/messages` (Bearer or x-api-key, anthropic-version checked, no sampling
   parameters), answered in the Messages shape; a plan step answers with a forced `record_plan` tool call when the
   request names that tool.
+- Claude on Bedrock: `POST /model/<model-id>/invoke`, SigV4-signed, `anthropic_version` in the body and no
+  `model`; answered like the Messages API.
 - OpenAI chat completions: `POST /v1/chat/completions` (`authorization: Bearer`), body {model, messages,
   max_tokens}, answered in the chat.completion shape with finish_reason "stop" or "length".
 
@@ -15,7 +17,7 @@ import json
 from collections.abc import Callable
 from itertools import count
 
-from tests.fakes.anthropic_api import ANTHROPIC_VERSIONS, _error, _message
+from tests.fakes.anthropic_api import ANTHROPIC_VERSIONS, BEDROCK_ANTHROPIC_VERSION, _error, _message
 from tests.fakes.loopback import LoopbackServer, Reply, Request
 
 Step = Callable[[str, dict], Reply]
@@ -125,7 +127,11 @@ class FakeLlmApi:
         return self.server.requests
 
     def bodies(self) -> list[dict]:
-        return [json.loads(r.body) for r in self.requests if r.path in ("/v1/messages", "/v1/chat/completions")]
+        return [
+            json.loads(r.body)
+            for r in self.requests
+            if r.path in ("/v1/messages", "/v1/chat/completions") or r.path.endswith("/invoke")
+        ]
 
     def prompts(self) -> list[str]:
         """The user prompt of each model request, in order."""
@@ -161,6 +167,13 @@ class FakeLlmApi:
                 return _error("anthropic", 400, "invalid_request_error", f"{missing[0]}: Field required", "")
             if any(f in body for f in ("temperature", "top_p", "top_k")):
                 return _error("anthropic", 400, "invalid_request_error", "sampling: Extra inputs are not permitted", "")
+            return self._next("anthropic", body)
+        if request.path.startswith("/model/") and request.path.endswith("/invoke"):  # Claude on Bedrock
+            if not request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential="):
+                return _error("bedrock", 403, "", "Missing Authentication Token", "AccessDeniedException")
+            if body.get("anthropic_version") != BEDROCK_ANTHROPIC_VERSION or "model" in body:
+                message = f"anthropic_version is {body.get('anthropic_version')!r}; model must not be in the body"
+                return _error("bedrock", 400, "", message, "ValidationException")
             return self._next("anthropic", body)
         if request.path == "/v1/chat/completions":
             if not request.headers.get("authorization", "").startswith("Bearer "):
