@@ -133,6 +133,17 @@ def build_judge(embedder: MiniLMEmbedder):
     raise ValueError(f"ANNAPURNA_JUDGE is {kind!r}: expected offline, claude or bedrock")
 
 
+def _datasets_offline(setting: str) -> dict[str, str]:
+    """`cifar10=CIFAR-10 python pickles;mnist=idx ubyte files` -> {name: layout}."""
+    datasets = {}
+    for item in filter(None, (part.strip() for part in setting.split(";"))):
+        name, sep, layout = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"ANNAPURNA_DATASETS_OFFLINE item {item!r} is not name=layout (mnist=idx ubyte files)")
+        datasets[name.strip()] = layout.strip()
+    return datasets
+
+
 def build_code_generator():
     """ANNAPURNA_CODEGEN: `offline` (default: templates, no key, no network), `claude` (Anthropic API), `bedrock`
     (Claude on Bedrock, AWS credentials from the standard chain) or `openai` (any OpenAI-compatible endpoint:
@@ -158,6 +169,8 @@ def build_code_generator():
             _env("ANNAPURNA_CODEGEN_OUTPUT_USD_PER_MTOK", "0" if kind == "openai" else "15.0")
         ),
     }
+    settings["datasets_offline"] = _datasets_offline(_env("ANNAPURNA_DATASETS_OFFLINE", ""))
+    settings["datasets_dir"] = _env("ANNAPURNA_DATASETS_DIR", "")
     if kind == "bedrock":
         settings["aws_region"] = _env("AWS_REGION", "us-east-1")
     else:

@@ -241,6 +241,11 @@ def _short(text: str, limit: int = ERROR_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _dataset_id(name: str) -> str:
+    """ "CIFAR-10", "cifar10" and "Cifar 10" name the same dataset."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
 def _number(value):
     if isinstance(value, bool):
         return value
@@ -274,7 +279,10 @@ class LlmCodeGenerator(CodeGenerator):
     smoke_timeout_s: float = 90.0
     smoke_time_budget_s: float = 20.0
     smoke_memory_mb: int = 8192
-    datasets_offline: list[str] = []  # dataset names the execution host has offline (none by default)
+    # Datasets the execution host has offline: name -> how its files are laid out (e.g. "CIFAR-10 python pickles
+    # data_batch_1..5 and test_batch"); each lies in <ANNAPURNA_DATA_DIR>/<name> on the host. None by default.
+    datasets_offline: dict[str, str] = {}
+    datasets_dir: str = ""  # the same datasets on this machine, for smoke runs (missing: scripts fall back)
     _client: object | None = PrivateAttr(default=None)
 
     @property
@@ -489,15 +497,20 @@ class LlmCodeGenerator(CodeGenerator):
                 time_budget_s=self.smoke_time_budget_s,
                 smoke=True,
                 limits=default_limits(self.smoke_timeout_s, self.smoke_memory_mb),
+                data_dir=self.datasets_dir,
             )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _data_rule(self) -> str:
         if self.datasets_offline:
+            listed = "; ".join(f"`{name}` ({layout})" for name, layout in sorted(self.datasets_offline.items()))
             return (
-                f"only these datasets are available offline ({', '.join(self.datasets_offline)}); for any other, "
-                "generate synthetic data shaped like the paper's dataset."
+                "except these datasets, which the host has offline, read-only, each in its own directory "
+                f'`os.path.join(os.environ["ANNAPURNA_DATA_DIR"], NAME)`: {listed}. When the paper uses one of them, '
+                "read it from there (never write there) and fall back to synthetic data shaped like it when "
+                "ANNAPURNA_DATA_DIR is unset or the directory is missing; for any other dataset generate synthetic "
+                "data shaped like it (same input shapes, classes, vocabulary)."
             )
         return "generate synthetic data shaped like the paper's dataset (same input shapes, classes, vocabulary)."
 
@@ -554,7 +567,9 @@ class LlmCodeGenerator(CodeGenerator):
     def _result(self, code, plan, plan_error, summaries, attempts, final_ok, last_error, smoke, state, pages):
         dataset = plan.get("dataset") if isinstance(plan.get("dataset"), dict) else {}
         name = str(dataset.get("name") or "")
-        offline = bool(dataset.get("available_offline")) and name in self.datasets_offline
+        offline = bool(dataset.get("available_offline")) and _dataset_id(name) in {
+            _dataset_id(n) for n in self.datasets_offline
+        }
         shape = str(dataset.get("synthetic_shape") or "")
         if offline:
             data_note = f"{name}: available offline on the execution host."

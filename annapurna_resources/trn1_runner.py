@@ -39,6 +39,7 @@ MAX_METRICS = 5000  # METRICS lines kept (the last ones): the result travels as 
 MAX_LINE = 65536  # longer stdout lines are cut when parsing
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 INNER_WORKDIR = "/tmp/annapurna-work"  # where the work dir appears inside bwrap
+INNER_DATA_DIR = "/tmp/annapurna-data"  # where the offline datasets directory appears inside bwrap, read-only
 INNER_WRAPPER = "/tmp/annapurna_profile_wrapper.py"  # a file right in /tmp: bwrap makes new parents 0700
 SANDBOX_UID_BASE = 61000  # bwrap as root: slot N runs as uid 61000 + N (no passwd entry needed)
 DISK_POLL_S = 0.5
@@ -86,7 +87,9 @@ def time_split(events, wall_ms):
         e for e in events
         if e.cpu_parent is None and e.device_type.name == "CPU" and e.time_range.start >= since_us
     ]
-    loading = [(e.time_range.start, e.time_range.end) for e in top if "DataLoader" in e.name or e.name == "data_loading"]
+    loading = [
+        (e.time_range.start, e.time_range.end) for e in top if "DataLoader" in e.name or e.name == "data_loading"
+    ]
     busy_ms = union_ms([(e.time_range.start, e.time_range.end) for e in top])
     loading_ms = union_ms(loading)
     split = {
@@ -479,21 +482,33 @@ def run_sandboxed(
     time_budget_s: float = 10.0,
     smoke: bool = True,
     limits: dict | None = None,
+    data_dir: str = "",
 ) -> dict:
     """Run one script (`code`, written to `workdir/main.py`) in the runner's sandbox: allow-listed environment,
-    rlimits, own process group, wall-clock timeout. Returns status ("ok", "failed", "timeout", "killed"),
-    reason, exit_code, seconds, metrics, final, stdout_tail, stderr_tail: what `run_script` reports."""
+    rlimits, own process group, wall-clock timeout; `data_dir` (offline datasets) readable as ANNAPURNA_DATA_DIR.
+    Returns status ("ok", "failed", "timeout", "killed"), reason, exit_code, seconds, metrics, final, stdout_tail,
+    stderr_tail: what `run_script` reports."""
     workdir = Path(workdir)
     (workdir / "tmp").mkdir(parents=True, exist_ok=True)
     (workdir / "main.py").write_text(code)
     batch = {"threads_per_slot": max(1, min(os.cpu_count() or 1, 4)), "time_budget_s": time_budget_s, "smoke": smoke}
     inner = INNER_WORKDIR if bwrap_mode() else workdir
-    env = {**_environment(inner, batch, 0), **(env_extra or {})}
+    env = {**_environment(inner, batch, 0), **_data_dir_environment(data_dir), **(env_extra or {})}
     limits = limits or default_limits(timeout_s)
     exit_code, timed_out, seconds, disk_exceeded = _run_process(
-        [sys.executable, "main.py"], workdir, env, limits, timeout_s
+        [sys.executable, "main.py"], workdir, env, limits, timeout_s, ro_binds=_data_dir_binds(data_dir)
     )
     return _outcome(workdir, exit_code, timed_out, seconds, timeout_s, limits, disk_exceeded)
+
+
+def _data_dir_environment(data_dir: str) -> dict:
+    if not data_dir or not os.path.isdir(data_dir):
+        return {}
+    return {"ANNAPURNA_DATA_DIR": INNER_DATA_DIR if bwrap_mode() else str(Path(data_dir).resolve())}
+
+
+def _data_dir_binds(data_dir: str) -> dict:
+    return {str(Path(data_dir).resolve()): INNER_DATA_DIR} if data_dir and os.path.isdir(data_dir) else {}
 
 
 def _outcome(
@@ -573,8 +588,22 @@ def _judge_outcome(timed_out, exit_code, metrics, final, timeout_s) -> tuple[str
     return "ok", ""
 
 
+def _pipes_io() -> dict:
+    """S3 context loader and message writer when the launcher's bootstrap params name a bucket (ssm mode; the S3
+    endpoint from AWS_ENDPOINT_URL when set); none otherwise (local mode: temp files, and no boto3 needed)."""
+    from dagster_pipes import PipesEnvVarParamsLoader, PipesS3ContextLoader, PipesS3MessageWriter
+
+    params = PipesEnvVarParamsLoader()
+    if not params.is_dagster_pipes_process() or "bucket" not in params.load_context_params():
+        return {}
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+    return {"context_loader": PipesS3ContextLoader(s3), "message_writer": PipesS3MessageWriter(s3, interval=2)}
+
+
 def main() -> None:
-    with open_dagster_pipes() as pipes:
+    with open_dagster_pipes(**_pipes_io()) as pipes:
         batch = pipes.get_extra("batch")
         if int(batch["slots"]) <= 0:  # auto: sized to this host
             batch = {**batch, **plan_slots(count_neuron_cores(), count_gpus(), os.cpu_count() or 1)}

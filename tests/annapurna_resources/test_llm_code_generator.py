@@ -84,6 +84,43 @@ def test_bedrock_backend_signs_requests_and_runs_the_same_loop(monkeypatch):
     assert result["cost_usd"] > 0 and result["input_tokens"] > 0
 
 
+READS_OFFLINE_DATA = GOOD.replace(
+    "    true_w = torch.randn(8, 1)\n",
+    "    import numpy as np\n\n"
+    '    data = np.load(os.path.join(os.environ["ANNAPURNA_DATA_DIR"], "uci-housing", "data.npz"))\n'
+    '    features, targets = torch.tensor(data["x"]), torch.tensor(data["y"])\n'
+    "    emit(dataset_rows=len(features))\n"
+    "    true_w = torch.randn(8, 1)\n",
+).replace(
+    "        x = torch.randn(64, 8)\n        y = x @ true_w + 0.1 * torch.randn(64, 1)\n",
+    "        rows = torch.randint(0, len(features), (64,))\n        x, y = features[rows], targets[rows]\n",
+)
+
+
+def test_an_offline_dataset_is_named_to_the_model_and_readable_in_the_smoke_run(tmp_path):
+    import numpy as np
+
+    datasets = tmp_path / "datasets"  # under /tmp, which the sandbox hides: the runner binds it read-only
+    (datasets / "uci-housing").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8)).astype("float32")
+    np.savez(datasets / "uci-housing" / "data.npz", x=x, y=(x @ rng.normal(size=(8, 1))).astype("float32"))
+    offline_plan = {**GOOD_PLAN, "dataset": {"name": "UCI Housing", "available_offline": True}}
+    with FakeLlmApi(plan(offline_plan), code(READS_OFFLINE_DATA)) as fake:
+        result = run(
+            fake,
+            "anthropic",
+            datasets_offline={"uci-housing": "data.npz with float32 arrays x (n, 8) and y (n, 1)"},
+            datasets_dir=str(datasets),
+        )
+    # The script has no fallback: its smoke run passes only if it read the file through ANNAPURNA_DATA_DIR.
+    assert result["final_status"] == "ok", result["final_error"]
+    assert result["data_source"] == "real" and "available offline" in result["data_note"]
+    code_prompt = fake.prompts()[1]
+    assert "`uci-housing` (data.npz with float32 arrays x (n, 8) and y (n, 1))" in code_prompt
+    assert 'os.environ["ANNAPURNA_DATA_DIR"]' in code_prompt
+
+
 def test_the_time_budget_stops_the_repair_loop():
     with FakeLlmApi(plan(), code(SHAPE_ERROR), code(GOOD)) as fake:
         result = run(fake, "anthropic", max_attempts=3, time_budget_s=0.5)  # the first smoke run takes longer
