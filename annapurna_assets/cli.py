@@ -332,23 +332,17 @@ def cmd_pages(args) -> int:
 
 
 def run_scripts(scripts: dict[str, str], mode: str = "local", timeout_s: float = 120.0, **launcher_fields) -> list:
-    """Run `scripts` (name -> source) as one batch through the pipeline's launcher and runner, in a one-op job."""
+    """Run `scripts` (name -> source) as one batch through the pipeline's launcher (configured as the pipeline's,
+    from the environment, with `mode` and `timeout_s`) and runner, in a one-op job."""
     _quiet_dagster()
-    from annapurna_resources import Trn1Launcher
+    from annapurna_assets.backends import build_launcher
     from annapurna_resources.trn1_launcher import run_batch_in_job
 
-    defaults = {
-        "slots": min(os.cpu_count() or 1, 4),
-        "time_budget_s": float(os.environ.get("ANNAPURNA_TIME_BUDGET_S", "30")),
-    }
-    launcher = Trn1Launcher(mode=mode, timeout_s=timeout_s, **{**defaults, **launcher_fields})
+    launcher = build_launcher().model_copy(update={"mode": mode, "timeout_s": timeout_s, **launcher_fields})
     return run_batch_in_job(launcher, scripts, log_level="ERROR")
 
 
 def cmd_run_scripts(args) -> int:
-    if args.mode != "local":
-        print(f"run-scripts: mode {args.mode!r} is not yet available (only 'local' for now)", file=sys.stderr)
-        return 2
     folder = Path(args.dir)
     paths = sorted(folder.glob("*.py")) if folder.is_dir() else []
     if not paths:
@@ -448,7 +442,12 @@ def main(argv: list[str] | None = None) -> int:
 
     run = commands.add_parser("run-scripts", help="run every *.py in DIR as one batch in the execution sandbox")
     run.add_argument("dir", metavar="DIR")
-    run.add_argument("--mode", default="local", help="execution host: only 'local' for now (ssh and ssm: not yet)")
+    run.add_argument(
+        "--mode",
+        choices=["local", "ssh", "ssm"],
+        default="local",
+        help="execution host: this machine, the ANNAPURNA_SSH_* host, or the ANNAPURNA_EC2_INSTANCE_ID over SSM",
+    )
     run.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="wall-clock limit per script")
     run.add_argument("--json", action="store_true")
     run.set_defaults(func=cmd_run_scripts)
