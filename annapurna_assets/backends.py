@@ -277,6 +277,7 @@ def build_launcher() -> Trn1Launcher:
         ec2_instance_id=_env("ANNAPURNA_EC2_INSTANCE_ID", ""),
         ec2_usd_per_hour=float(_env("ANNAPURNA_EC2_USD_PER_HOUR", "1.34375")),
         ec2_idle_stop_minutes=float(_env("ANNAPURNA_EC2_IDLE_STOP_MINUTES", "15")),
+        ec2_wait_timeout_s=float(_env("ANNAPURNA_EC2_WAIT_TIMEOUT_S", "900")),
     )
 
 

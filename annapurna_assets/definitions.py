@@ -10,6 +10,7 @@ import dagster as dg
 from annapurna_assets.backends import build_resources
 from annapurna_assets.codegen import generated_code, selected_pages
 from annapurna_assets.execution import trn1_batch_job, trn_run
+from annapurna_assets.idle_stop import trn1_idle_stop_sensor
 from annapurna_assets.ingest import paper_metadata, paper_text, raw_pdf
 from annapurna_assets.judging import verdict
 from annapurna_assets.lifecycle import lifecycle_batch_job
@@ -43,6 +44,7 @@ def build_definitions() -> dg.Definitions:
             local_folder_sensor,
             build_paper_lifecycle_sensor(int(os.environ.get("ANNAPURNA_LIFECYCLE_BATCH_SIZE") or 50)),
             trn1_batch_sensor,
+            trn1_idle_stop_sensor,
         ],
         resources=build_resources(),
         executor=dg.in_process_executor,

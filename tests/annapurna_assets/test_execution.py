@@ -68,3 +68,41 @@ def test_run_metadata_has_metrics_loss_curve_and_time_split(instance):
     assert profile["time_compute_ms"].value == split["compute_ms"]
     assert "| compute |" in profile["time_split"].value and "| data loading |" in profile["time_split"].value
     assert "| operator |" in profile["top_operators"].value
+
+
+def test_an_unreachable_host_fails_the_batch_run_and_leaves_its_papers_pending(instance, monkeypatch):
+    import socket
+
+    from annapurna_assets.sensors import trn1_batch_sensor
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv("ANNAPURNA_TRN1_MODE", "ssh")
+    monkeypatch.setenv("ANNAPURNA_SSH_HOST", "127.0.0.1")
+    monkeypatch.setenv("ANNAPURNA_SSH_PORT", str(closed_port))
+    monkeypatch.setenv("ANNAPURNA_BATCH_MAX_WAIT_MINUTES", "0")
+    defs = build_definitions()
+    index, blobs = defs.resources["paper_index"], defs.resources["blob_store"]
+    code = OfflineCodeGenerator(max_steps=5).generate("local-host", "Graph convolutional networks", "", [])["code"]
+    keys = ["local-hostdown0000000a", "local-hostdown0000000b"]
+    instance.add_dynamic_partitions("papers", keys)
+    for key in keys:
+        index.update(key, code={"ref": blobs.put(code.encode()), "contract_ok": True, "generated_at": 0.0})
+        instance.report_runless_asset_event(dg.AssetMaterialization("generated_code", partition=key))
+
+    run_config = {"ops": {"run_trn1_batch": {"config": {"paper_keys": keys}}}}
+    result = defs.resolve_job_def("trn1_batch_job").execute_in_process(
+        instance=instance, run_config=run_config, raise_on_error=False
+    )
+    assert not result.success
+    failure = result.failure_data_for_node("run_trn1_batch").error
+    assert "InfrastructureError" in failure.cls_name and "127.0.0.1" in failure.message
+
+    # Nothing was recorded against the papers: no result, no failed check, the stored code untouched ...
+    assert not instance.get_materialized_partitions(dg.AssetKey("trn_run_result"))
+    assert all("run" not in index.get(key) for key in keys)
+    # ... and the sensor batches them again.
+    with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
+        [request] = trn1_batch_sensor(context)
+    assert sorted(request.run_config["ops"]["run_trn1_batch"]["config"]["paper_keys"]) == keys
