@@ -251,13 +251,18 @@ def build_notifier(paper_index):
     )
 
 
+def _slots(setting: str) -> int:
+    """A number of parallel scripts, or `auto` (0): sized on the execution host to its NeuronCores, GPUs or CPUs."""
+    return 0 if setting.strip().lower() == "auto" else int(setting)
+
+
 def build_launcher() -> Trn1Launcher:
     """ANNAPURNA_TRN1_MODE: `local` (default: this machine), `ssh` (ANNAPURNA_SSH_*) or `ssm` (the EC2 instance
     through AWS Systems Manager, Pipes through S3)."""
     mode = _env("ANNAPURNA_TRN1_MODE", "ssm" if environment() == "aws" else "local").strip().lower()
     return Trn1Launcher(
         mode=mode,
-        slots=int(_env("ANNAPURNA_TRN1_SLOTS", str(min(os.cpu_count() or 1, 4)))),
+        slots=_slots(_env("ANNAPURNA_TRN1_SLOTS", "auto" if mode != "local" else str(min(os.cpu_count() or 1, 4)))),
         timeout_s=float(_env("ANNAPURNA_RUN_TIMEOUT_S", "120")),
         time_budget_s=float(_env("ANNAPURNA_TIME_BUDGET_S", "30")),
         batch_size=int(_env("ANNAPURNA_BATCH_SIZE", "10")),

@@ -331,14 +331,15 @@ def cmd_pages(args) -> int:
     return 0
 
 
-def run_scripts(scripts: dict[str, str], mode: str = "local", timeout_s: float = 120.0, **launcher_fields) -> list:
+def run_scripts(scripts: dict[str, str], mode: str | None = None, timeout_s: float = 120.0, **launcher_fields) -> list:
     """Run `scripts` (name -> source) as one batch through the pipeline's launcher (configured as the pipeline's,
     from the environment, with `mode` and `timeout_s`) and runner, in a one-op job."""
     _quiet_dagster()
     from annapurna_assets.backends import build_launcher
     from annapurna_resources.trn1_launcher import run_batch_in_job
 
-    launcher = build_launcher().model_copy(update={"mode": mode, "timeout_s": timeout_s, **launcher_fields})
+    overrides = {"timeout_s": timeout_s, **launcher_fields, **({"mode": mode} if mode else {})}
+    launcher = build_launcher().model_copy(update=overrides)
     return run_batch_in_job(launcher, scripts, log_level="ERROR")
 
 
@@ -445,8 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--mode",
         choices=["local", "ssh", "ssm"],
-        default="local",
-        help="execution host: this machine, the ANNAPURNA_SSH_* host, or the ANNAPURNA_EC2_INSTANCE_ID over SSM",
+        help="execution host: this machine, the ANNAPURNA_SSH_* host, or ANNAPURNA_EC2_INSTANCE_ID over SSM "
+        "(default: ANNAPURNA_TRN1_MODE, else local)",
     )
     run.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="wall-clock limit per script")
     run.add_argument("--json", action="store_true")

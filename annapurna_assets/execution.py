@@ -254,7 +254,7 @@ def batch_events(executions: list[PaperExecution]) -> Iterator:
         )
 
 
-@dg.job(tags={"annapurna/kind": "trn1-batch"}, executor_def=dg.in_process_executor)
+@dg.job(tags={"annapurna/kind": "trn1-batch", "dagster/max_retries": "0"}, executor_def=dg.in_process_executor)
 def trn1_batch_job():
     """One batch of papers on the trn1 launcher (launched by trn1_batch_sensor)."""
     run_trn1_batch()

@@ -1,27 +1,61 @@
 """Process-wide settings: where state lives, and the Dagster instance under ANNAPURNA_HOME."""
 
 import os
-import shutil
 from pathlib import Path
 
 from annapurna_resources.home import annapurna_home
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CORPUS = Path(__file__).resolve().parent / "demo_corpus"
+POSTGRES_URL_ENV = "ANNAPURNA_POSTGRES_URL"
+POSTGRES_STORAGE = f"""
+# Written by ensure_dagster_home because {POSTGRES_URL_ENV} is set.
+storage:
+  postgres:
+    postgres_url:
+      env: {POSTGRES_URL_ENV}
+"""
 
 
 def dagster_home() -> Path:
     return annapurna_home() / "dagster"
 
 
+def postgres_url() -> str:
+    """ANNAPURNA_POSTGRES_URL (postgresql://user:password@host:port/db), or "" for SQLite under DAGSTER_HOME.
+
+    The driver is made explicit (postgresql+psycopg2://): dagster-postgres ships psycopg2, while SQLAlchemy 2.1
+    reads a bare postgresql:// as psycopg 3."""
+    url = os.environ.get(POSTGRES_URL_ENV, "").strip()
+    if not url:
+        return ""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres", "postgresql+psycopg2"):
+        raise ValueError(
+            f"{POSTGRES_URL_ENV} must look like postgresql://user:password@host:5432/database (got scheme {scheme!r})"
+        )
+    return f"postgresql+psycopg2://{rest}"
+
+
+def dagster_yaml(with_postgres: bool) -> str:
+    """The instance configuration: the project's dagster.yaml, plus PostgreSQL storage when asked."""
+    template = PROJECT_ROOT / "dagster.yaml"
+    text = template.read_text() if template.exists() else ""
+    return text + POSTGRES_STORAGE if with_postgres else text
+
+
 def ensure_dagster_home() -> Path:
-    """Point DAGSTER_HOME at `$ANNAPURNA_HOME/dagster` (never ~/.dagster) with the project's dagster.yaml."""
+    """Point DAGSTER_HOME at `$ANNAPURNA_HOME/dagster` (never ~/.dagster) with the project's dagster.yaml, storing
+    in PostgreSQL when ANNAPURNA_POSTGRES_URL is set (the file names the variable; the URL stays in the environment)."""
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
-    template = PROJECT_ROOT / "dagster.yaml"
+    url = postgres_url()
+    if url:
+        os.environ[POSTGRES_URL_ENV] = url
+    config = dagster_yaml(with_postgres=bool(url))
     target = home / "dagster.yaml"
-    if template.exists() and (not target.exists() or target.read_bytes() != template.read_bytes()):
-        shutil.copyfile(template, target)
+    if not target.exists() or target.read_text() != config:
+        target.write_text(config)
     # Absolute paths, so that processes started elsewhere (dagster dev, run workers) find the same state.
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ["ANNAPURNA_HOME"] = str(annapurna_home())

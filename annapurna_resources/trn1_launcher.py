@@ -210,8 +210,8 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
         batch = {
             "batch_dir": str(batch_dir),
             "papers": items,
-            "slots": self.slots,
-            "threads_per_slot": max(1, cores // self.slots),
+            "slots": self.slots,  # 0: the runner sizes the slots to its host (NeuronCores, GPUs or CPU cores)
+            "threads_per_slot": max(1, cores // self.slots) if self.slots > 0 else 0,
             "timeout_s": self.timeout_s,
             "time_budget_s": self.time_budget_s,
             "profile": True,

@@ -343,6 +343,8 @@ def _bwrap_command(command: list[str], workdir: Path, ro_binds: dict[str, str], 
         ):
             bound.append(path)
             args += ["--ro-bind", path, path]
+    for device in _accelerator_devices():  # bwrap's fresh /dev has none: bind the host's Neuron and NVIDIA devices
+        args += ["--dev-bind", device, device]
     args += ["--bind", str(workdir), INNER_WORKDIR]
     for source, target in ro_binds.items():
         args += ["--ro-bind", source, target]
@@ -352,6 +354,11 @@ def _bwrap_command(command: list[str], workdir: Path, ro_binds: dict[str, str], 
     if bwrap_mode() == "drop":
         return [*args, *_DROP_PRIVILEGES, *_setpriv(SANDBOX_UID_BASE + slot), *command]
     return [*args, "--", *command]
+
+
+def _accelerator_devices() -> list[str]:
+    patterns = ("/dev/neuron*", "/dev/nvidia*", "/dev/nvidia-caps/*")
+    return sorted({path for pattern in patterns for path in glob.glob(pattern)})
 
 
 def _disk_usage(path: Path) -> int:

@@ -65,3 +65,5 @@ def write_bad_inputs(folder: Path) -> dict[str, Path]:
 
 
 from tests.aws_standin import _moto_server, aws_endpoint  # noqa: E402,F401  (fixtures shared by the AWS tests)
+from tests.postgres_server import _postgres_server, postgres_url  # noqa: E402,F401  (a real PostgreSQL on loopback)
+from tests.ssh_server import ssh_server  # noqa: E402,F401  (a real sshd on loopback for the SSH launcher tests)
