@@ -275,6 +275,7 @@ def build_launcher() -> Trn1Launcher:
         ssh_known_hosts_path=_env("ANNAPURNA_SSH_KNOWN_HOSTS", ""),
         remote_work_root=_env("ANNAPURNA_REMOTE_WORK_ROOT", "/tmp/annapurna-batches"),
         remote_python=_env("ANNAPURNA_REMOTE_PYTHON", "python3"),
+        datasets_dir=_env("ANNAPURNA_HOST_DATASETS_DIR", _env("ANNAPURNA_DATASETS_DIR", "")),
         s3_bucket=_env("ANNAPURNA_S3_BUCKET", ""),
         s3_prefix=_env("ANNAPURNA_S3_PIPES_PREFIX", "annapurna/pipes"),
         aws_region=_env("AWS_REGION", "us-east-1"),

@@ -13,7 +13,7 @@ from annapurna_assets.page_classifier import PageClassifier, current_model_path
 from annapurna_assets.page_selection import PageSelection, estimate_tokens, select_pages
 from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
-from annapurna_resources import BlobStore, CodeGenerator, PaperIndex
+from annapurna_resources import BlobStore, CodeGenerator, Notifier, PaperIndex
 
 GROUP = "codegen"
 
@@ -229,6 +229,9 @@ def generated_code(
     paper_index: PaperIndex,
     blob_store: BlobStore,
     code_generator: CodeGenerator,
+    notifier: Notifier,
 ):
     """A runnable PyTorch training script (`python main.py`) reproducing the paper at small scale."""
-    yield from asset_events(write_code(context.partition_key, paper_index, blob_store, code_generator))
+    outcome = write_code(context.partition_key, paper_index, blob_store, code_generator)
+    notifier.code_generated(context.log, context.partition_key, paper_index.get(context.partition_key)["code"])
+    yield from asset_events(outcome)

@@ -7,6 +7,7 @@ import os
 
 import dagster as dg
 
+from annapurna_assets.alerts import check_failure_alert_sensor, run_failure_alert_sensor
 from annapurna_assets.backends import build_resources
 from annapurna_assets.codegen import generated_code, selected_pages
 from annapurna_assets.execution import trn1_batch_job, trn_run
@@ -45,6 +46,8 @@ def build_definitions() -> dg.Definitions:
             build_paper_lifecycle_sensor(int(os.environ.get("ANNAPURNA_LIFECYCLE_BATCH_SIZE") or 50)),
             trn1_batch_sensor,
             trn1_idle_stop_sensor,
+            check_failure_alert_sensor,
+            run_failure_alert_sensor,
         ],
         resources=build_resources(),
         executor=dg.in_process_executor,

@@ -11,6 +11,7 @@ import time
 import dagster as dg
 from tqdm import tqdm
 
+from annapurna_assets.alerts import post_failed_checks
 from annapurna_assets.lifecycle import BATCH_JOB, lifecycle_paper_keys
 from annapurna_assets.partitions import local_paper_key
 from annapurna_assets.progress import pending_execution
@@ -54,6 +55,7 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
             for key in batch:
                 del pending[key]
             bar.update(len(batch))
+    post_failed_checks(defs, instance)  # the daemon's check_failure_alert_sensor, when Slack is set up
     found, _ = resources["paper_folder"].scan()
     return {
         "seconds": round(time.time() - started, 1),

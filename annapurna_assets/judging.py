@@ -8,7 +8,7 @@ import numpy as np
 from annapurna_assets.ingest import paper_document, paper_metadata
 from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
-from annapurna_resources import Judge, MiniLMEmbedder, PaperIndex
+from annapurna_resources import Judge, MiniLMEmbedder, Notifier, PaperIndex
 from annapurna_resources.judge import JudgeFailure, JudgeRequest
 
 NEIGHBOURS = 5
@@ -134,7 +134,15 @@ def paper_embedding_text(metadata: dict) -> str:
     kinds={"python"},
     check_specs=[paper_check("well_formed", "verdict", "A real accept/reject decision with scores and reasons.")],
 )
-def verdict(context: dg.AssetExecutionContext, paper_index: PaperIndex, embedder: MiniLMEmbedder, judge: Judge):
+def verdict(
+    context: dg.AssetExecutionContext,
+    paper_index: PaperIndex,
+    embedder: MiniLMEmbedder,
+    judge: Judge,
+    notifier: Notifier,
+):
     """Relevance to the research interests and novelty against the nearest indexed papers, from the title and
     abstract (before any PDF is downloaded)."""
-    yield from asset_events(judge_paper(context.partition_key, paper_index, embedder, judge))
+    outcome = judge_paper(context.partition_key, paper_index, embedder, judge)
+    notifier.verdict_recorded(context.log, context.partition_key, paper_index.get(context.partition_key)["verdict"])
+    yield from asset_events(outcome)

@@ -23,6 +23,7 @@ from annapurna_resources import (
     CodeGenerator,
     Judge,
     MiniLMEmbedder,
+    Notifier,
     PaperIndex,
     PaperSources,
     PdfFetcher,
@@ -107,6 +108,7 @@ def judge_papers(
     paper_index: PaperIndex,
     embedder: MiniLMEmbedder,
     judge: Judge,
+    notifier: Notifier,
 ) -> PaperBatch:
     """Every paper's neighbours first, then one `judge_many` call (a Message Batch when the judge is set up so)."""
     if not batch.runs("verdict") or not batch.active:
@@ -121,6 +123,8 @@ def judge_papers(
     batch.active = list(requests)
     decisions = dict(zip(requests, judge.judge_many(list(requests.values()))))
     run_stage(context, batch, "verdict", lambda k: record_verdict(k, paper_index, judge, requests[k], decisions[k]))
+    for key, doc in paper_index.get_many(batch.active).items():
+        notifier.verdict_recorded(context.log, key, doc["verdict"])
     return batch
 
 
@@ -147,8 +151,11 @@ def write_papers_code(
     paper_index: PaperIndex,
     blob_store: BlobStore,
     code_generator: CodeGenerator,
+    notifier: Notifier,
 ) -> None:
     run_stage(context, batch, "generated_code", lambda k: write_code(k, paper_index, blob_store, code_generator))
+    for key, doc in paper_index.get_many(batch.active if batch.runs("generated_code") else []).items():
+        notifier.code_generated(context.log, key, doc["code"])
     context.log.info(
         f"{batch.total} papers: {len(batch.active)} went through {batch.through}, {len(batch.failed)} failed"
     )

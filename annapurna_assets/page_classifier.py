@@ -11,6 +11,7 @@ import csv
 import hashlib
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,11 +68,12 @@ def read_labels(path: Path = LABELS_FILE) -> dict[str, dict]:
     return papers
 
 
-def labelled_papers(pdf_dir: Path, labels_file: Path = LABELS_FILE) -> list[LabelledPaper]:
-    """The labelled PDFs found in `pdf_dir` (matched by content hash), with their page texts and labels."""
+def labelled_papers(pdf_dirs: Path | Iterable[Path], labels_file: Path = LABELS_FILE) -> list[LabelledPaper]:
+    """The labelled PDFs found in `pdf_dirs` (matched by content hash), with their page texts and labels."""
     labels = read_labels(labels_file)
     papers = []
-    for path in sorted(pdf_dir.glob("*.pdf")):
+    dirs = [pdf_dirs] if isinstance(pdf_dirs, Path) else list(pdf_dirs)
+    for path in sorted((p for d in dirs for p in d.glob("*.pdf")), key=lambda p: p.name):
         data = path.read_bytes()
         entry = labels.get(hashlib.sha256(data).hexdigest())
         if entry is None:
@@ -160,11 +162,11 @@ def classification_report(papers: list[LabelledPaper], scores: dict[str, list[fl
     }
 
 
-def train_and_evaluate(pdf_dir: Path, data_dir: Path) -> tuple[PageClassifier, dict]:
+def train_and_evaluate(pdf_dirs: list[Path], data_dir: Path) -> tuple[PageClassifier, dict]:
     """The model on every labelled paper, and its leave-one-paper-out report (what the asset records)."""
-    papers = labelled_papers(pdf_dir)
+    papers = labelled_papers(pdf_dirs)
     if len(papers) < 3:
-        raise ValueError(f"only {len(papers)} labelled PDFs found in {pdf_dir}: need at least 3 to train and hold out")
+        raise ValueError(f"only {len(papers)} labelled PDFs found in {pdf_dirs}: need at least 3 to train and hold out")
     lexicons = learn_lexicons(data_dir)
     scores = held_out_scores(papers, lexicons)
     report = classification_report(papers, scores)

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from annapurna_assets.page_classifier import materialized_model_path, train_and_evaluate
-from annapurna_assets.settings import PROJECT_ROOT
+from annapurna_assets.settings import DEMO_CORPUS, PROJECT_ROOT
 
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
 
@@ -18,14 +18,15 @@ class PageClassifierConfig(dg.Config):
 @dg.asset(group_name="codegen", kinds={"lightgbm"})
 def page_classifier_model(config: PageClassifierConfig) -> dg.MaterializeResult:
     """A LightGBM classifier of PDF pages (method or setup vs other), trained on our page labels of the PDFs in
-    `<data_dir>/pdfs`, with lexicons from the public annotations under `<data_dir>`. Precision and recall come
-    from leave-one-paper-out cross-validation. `selected_pages` uses it from the next run on."""
+    `<data_dir>/pdfs` and of the bundled demo corpus, with lexicons from the public annotations under `<data_dir>`.
+    Precision and recall come from leave-one-paper-out cross-validation. `selected_pages` uses it from the next run
+    on."""
     data = Path(config.data_dir).expanduser().resolve()
     if not (data / "pdfs").is_dir():
         raise dg.Failure(
             f"no labelled PDFs: {data / 'pdfs'} does not exist (set data_dir or ANNAPURNA_LABELLED_DATA_DIR)"
         )
-    classifier, evaluation = train_and_evaluate(data / "pdfs", data)
+    classifier, evaluation = train_and_evaluate([data / "pdfs", DEMO_CORPUS], data)
     path = materialized_model_path()
     classifier.save(path)
     report = evaluation["report"]

@@ -1,7 +1,8 @@
 """The outside world: one module per outside system, each behind a small interface.
 
-Every resource here has an embedded default that needs no network and no key; later backends
-(S3, OpenSearch, Claude, remote trn1 hosts, Slack) implement the same methods.
+Every resource here has an embedded default that needs no network and no key; the other backends
+(S3, OpenSearch, Claude and OpenAI-compatible models, SSH and SSM hosts, Slack) implement the same interfaces.
+`annapurna_assets/backends.py` picks them from configuration.
 
 Names are imported on first use, so a command that needs one resource (`annapurna status` needs only the
 index) does not pay for importing every client library.

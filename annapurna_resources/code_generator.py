@@ -2,8 +2,9 @@
 
 The embedded default, `OfflineCodeGenerator`, is an honest scaffold, not an LLM: it recognises the
 paper's architecture family, its dataset and the hyperparameters its pages state, and fills a tested
-training template with them (scaled down to fit the time budget on a CPU). LLM generators come later
-and return the same dict: `code`, `generator`, `model`, `plan`, `family`, `dataset`, token counts, cost.
+training template with them (scaled down to fit the time budget on a CPU). The LLM generators
+(`llm_code_generator.py`) return the same dict: `code`, `generator`, `model`, `plan`, `family`, `dataset`,
+token counts, cost.
 """
 
 import re

@@ -2,8 +2,8 @@
 
 Every judge takes the paper's title and abstract plus its nearest already-indexed neighbours and returns
 a verdict dict (see `verdict_fields`). The embedded default is `OfflineJudge`: MiniLM similarity between
-the paper and each research interest, and novelty from the nearest neighbour. Claude judges come later
-and return the same shape.
+the paper and each research interest, and novelty from the nearest neighbour. The Claude judge
+(`claude_judge.py`) returns the same shape.
 """
 
 import hashlib

@@ -25,12 +25,15 @@ import dagster as dg
 from dagster._core.pipes.client import PipesClientCompletedInvocation, PipesContextInjector, PipesMessageReader
 
 from annapurna_resources.trn1_launcher import RUNNER, BatchHost, InfrastructureError, runner_environment
+from annapurna_resources.trn1_runner import RESULT_FILES
+
+# What ssh says when an established connection goes away (as opposed to one that could not be made).
+DROPPED_CONNECTION = ("closed by remote host", "Connection reset", "Broken pipe", "Timeout, server")
 
 RUNNER_NAME = "_trn1_runner.py"
 SUPERVISOR_NAME = "_ssh_supervisor.py"
 CONTEXT_NAME = "_pipes_context.json"
 MESSAGES_NAME = "_pipes_messages.jsonl"
-RESULT_FILES = ("annapurna_trace.json", "annapurna_profile.json", "stdout.log", "stderr.log")
 SSH_FAILED = 255  # what ssh exits with when the connection fails or is lost
 CONNECT_TIMEOUT_S = 10
 KEEPALIVE_S = 15  # a silent peer is dropped after 4 unanswered keepalives
@@ -296,7 +299,7 @@ class SshHost(BatchHost):
             process.stdin.close()
             drain.join(timeout=5)
         errors = _last_lines(b"".join(stderr_tail))
-        if exit_code == SSH_FAILED and not reader.opened:
+        if exit_code == SSH_FAILED and not reader.opened and not any(sign in errors for sign in DROPPED_CONNECTION):
             raise InfrastructureError(f"cannot run the batch on {self.description}: {errors}")
         if exit_code == SSH_FAILED:
             raise InfrastructureError(

@@ -22,8 +22,8 @@ from dagster._core.pipes.client import PipesClientCompletedInvocation
 from dagster_aws.pipes import PipesS3ContextInjector, PipesS3MessageReader
 
 from annapurna_resources.trn1_launcher import RUNNER, BatchHost, InfrastructureError
+from annapurna_resources.trn1_runner import RESULT_FILES
 
-RESULT_FILES = ("annapurna_trace.json", "annapurna_profile.json", "stdout.log", "stderr.log")
 DONE_MARKER = "_done.json"
 MAX_EXECUTION_S = 172800  # AWS-RunShellScript's executionTimeout limit (48 h)
 SSM_FAILED = {"Failed", "TimedOut", "Cancelled", "Cancelling", "Undeliverable", "Terminated", "DeliveryTimedOut"}

@@ -1,7 +1,9 @@
 """The trn1 launcher: a Dagster Pipes client that runs a batch of generated scripts on the execution host.
 
-Mode `local` runs the batch runner (`trn1_runner.py`, which needs only `dagster-pipes` and torch) in a
-subprocess on this machine. Remote modes (SSH to a trn1 or GPU host, AWS SSM) ship the same runner.
+Each mode is a `BatchHost`: `local` runs the batch runner (`trn1_runner.py`, which needs only `dagster-pipes`
+and torch) in a subprocess on this machine; `ssh` (`ssh_host.py`, a trn1 or GPU host) and `ssm` (`ssm_host.py`,
+the EC2 instance through AWS Systems Manager) ship the same runner. With an EC2 instance configured, it is
+started before each batch (`ec2_instance.py`).
 """
 
 import abc
@@ -116,6 +118,7 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
     processes_limit: int = 512
     disk_limit_mb: int = 2048
     keep_work_dirs: bool = False
+    datasets_dir: str = ""  # offline datasets on the execution host, readable by scripts as ANNAPURNA_DATA_DIR
     # mode "ssh": any host with Python, dagster-pipes and torch (ssh_host empty with an EC2 instance: its address)
     ssh_host: str = ""
     ssh_port: int = 22
@@ -209,6 +212,7 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
         cores = os.cpu_count() or 1
         batch = {
             "batch_dir": str(batch_dir),
+            "datasets_dir": self.datasets_dir,
             "papers": items,
             "slots": self.slots,  # 0: the runner sizes the slots to its host (NeuronCores, GPUs or CPU cores)
             "threads_per_slot": max(1, cores // self.slots) if self.slots > 0 else 0,

@@ -32,8 +32,11 @@ from pathlib import Path
 
 from dagster_pipes import open_dagster_pipes
 
-TRACE_FILE = "annapurna_trace.json"
+TRACE_FILE = "annapurna_trace.json"  # torch.profiler (Chrome/Perfetto JSON)
+NEURON_TRACE_FILE = "annapurna_trace.pftrace"  # the Neuron profiler's system profile (Perfetto protobuf)
 PROFILE_FILE = "annapurna_profile.json"
+RESULT_FILES = (TRACE_FILE, NEURON_TRACE_FILE, PROFILE_FILE, "stdout.log", "stderr.log")  # what a remote host returns
+NEURON_PROFILE_DIR = "neuron_profile"
 TAIL_CHARS = 4000
 MAX_METRICS = 5000  # METRICS lines kept (the last ones): the result travels as one Pipes message
 MAX_LINE = 65536  # longer stdout lines are cut when parsing
@@ -560,22 +563,89 @@ def run_script(batch_dir: Path, item: dict, batch: dict, slot: int) -> dict:
     (workdir / "tmp").mkdir(parents=True, exist_ok=True)
     wrapper = str(batch_dir / "_profile_wrapper.py")
     sandboxed = bwrap_mode() is not None
-    inner_wrapper = INNER_WRAPPER if sandboxed else wrapper
-    command = [sys.executable, inner_wrapper, item["script"]] if batch["profile"] else [sys.executable, item["script"]]
-    env = _environment(INNER_WORKDIR if sandboxed else workdir, batch, slot)
+    inner_workdir = INNER_WORKDIR if sandboxed else str(workdir)
+    env = _environment(inner_workdir, batch, slot)
+    env.update(_data_dir_environment(batch.get("datasets_dir", "")))
+    neuron = batch["profile"] and neuron_profiler() is not None
+    if neuron:  # the Neuron runtime captures the profile itself; it must not run beside torch.profiler
+        env.update(
+            NEURON_RT_INSPECT_ENABLE="1",
+            NEURON_RT_INSPECT_DEVICE_PROFILE="1",
+            NEURON_RT_INSPECT_OUTPUT_DIR=f"{inner_workdir}/{NEURON_PROFILE_DIR}",
+        )
+        command = [sys.executable, item["script"]]
+    elif batch["profile"]:
+        command = [sys.executable, INNER_WRAPPER if sandboxed else wrapper, item["script"]]
+    else:
+        command = [sys.executable, item["script"]]
     limits = batch["limits"]
     exit_code, timed_out, seconds, disk_exceeded = _run_process(
-        command, workdir, env, limits, batch["timeout_s"], slot=slot, ro_binds={wrapper: INNER_WRAPPER}
+        command,
+        workdir,
+        env,
+        limits,
+        batch["timeout_s"],
+        slot=slot,
+        ro_binds={wrapper: INNER_WRAPPER, **_data_dir_binds(batch.get("datasets_dir", ""))},
     )
     result = {
         "paper_key": item["paper_key"],
         **_outcome(workdir, exit_code, timed_out, seconds, batch["timeout_s"], limits, disk_exceeded),
         "slot": slot,
     }
-    for key, name in (("trace_file", TRACE_FILE), ("profile_file", PROFILE_FILE)):
-        if (workdir / name).exists():
-            result[key] = str(Path(item["paper_key"]) / name)
+    if neuron:
+        _convert_neuron_profile(workdir)
+    for key, names in (("trace_file", (TRACE_FILE, NEURON_TRACE_FILE)), ("profile_file", (PROFILE_FILE,))):
+        for name in names:
+            if (workdir / name).exists():
+                result[key] = str(Path(item["paper_key"]) / name)
     return result
+
+
+@functools.cache
+def neuron_profiler() -> str | None:
+    """The Neuron profiler's command line tool on a host with NeuronCores (neuron-explorer, formerly
+    neuron-profile), or None."""
+    if count_neuron_cores() == 0:
+        return None
+    for tool in ("neuron-explorer", "neuron-profile"):
+        path = shutil.which(tool) or (
+            f"/opt/aws/neuron/bin/{tool}" if os.path.exists(f"/opt/aws/neuron/bin/{tool}") else None
+        )
+        if path:
+            return path
+    return None
+
+
+def _convert_neuron_profile(workdir: Path) -> None:
+    """`<tool> view -d <profile dir> --output-format perfetto`: the system profile becomes NEURON_TRACE_FILE and a
+    summary (the device profiles' files) PROFILE_FILE. A failed conversion leaves the run without a trace."""
+    profile_dir = workdir / NEURON_PROFILE_DIR
+    if not profile_dir.is_dir():
+        return
+    try:
+        subprocess.run(
+            [neuron_profiler(), "view", "-d", str(profile_dir), "--output-format", "perfetto"],
+            cwd=profile_dir,
+            capture_output=True,
+            timeout=600,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return
+    traces = sorted(profile_dir.rglob("*.pftrace"))
+    system = [t for t in traces if t.name == "system_profile.pftrace"] or traces
+    if not system:
+        return
+    shutil.copyfile(system[0], workdir / NEURON_TRACE_FILE)
+    summary = {
+        "profiler": "neuron",
+        "trace_format": "perfetto protobuf (open in https://ui.perfetto.dev)",
+        "device_profiles": [str(t.relative_to(workdir)) for t in traces if t != system[0]],
+        "top_operators": [],
+        "profiled_optimizer_steps": 0,
+    }
+    (workdir / PROFILE_FILE).write_text(json.dumps(summary))
 
 
 def _judge_outcome(timed_out, exit_code, metrics, final, timeout_s) -> tuple[str, str]:

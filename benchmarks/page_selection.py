@@ -20,10 +20,11 @@ def main(data_dir: Path) -> dict:
     from annapurna_assets.page_classifier import classification_report, held_out_scores, labelled_papers
     from annapurna_assets.page_features import learn_lexicons
     from annapurna_assets.page_selection import estimate_tokens, select_pages
+    from annapurna_assets.settings import DEMO_CORPUS
 
     started = time.perf_counter()
     config = PageSelectionConfig()
-    papers = labelled_papers(data_dir / "pdfs")
+    papers = labelled_papers([data_dir / "pdfs", DEMO_CORPUS])
     scores = held_out_scores(papers, learn_lexicons(data_dir))
     kept_useful = useful = kept_tokens = total_tokens = 0
     for paper in papers:

@@ -64,6 +64,19 @@ def write_bad_inputs(folder: Path) -> dict[str, Path]:
     return files
 
 
+@pytest.fixture
+def fake_aws(monkeypatch):
+    """Fake static AWS credentials; no profile, config file or instance metadata is consulted."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-key")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
 from tests.aws_standin import _moto_server, aws_endpoint  # noqa: E402,F401  (fixtures shared by the AWS tests)
 from tests.postgres_server import _postgres_server, postgres_url  # noqa: E402,F401  (a real PostgreSQL on loopback)
 from tests.ssh_server import ssh_server  # noqa: E402,F401  (a real sshd on loopback for the SSH launcher tests)

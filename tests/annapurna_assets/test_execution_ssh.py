@@ -11,19 +11,11 @@ import dagster as dg
 from annapurna_assets.definitions import build_definitions
 from annapurna_assets.sensors import trn1_batch_sensor
 from annapurna_resources import OfflineCodeGenerator
+from tests.contract_scripts import training_script
 
 CRASH = "raise RuntimeError('mat1 and mat2 shapes cannot be multiplied')\n"
 # Most papers are small contract-style scripts so that ten fit in a lean test; one is the offline generator's code.
-SMALL = """
-import json, torch
-model = torch.nn.Linear(8, 1)
-opt = torch.optim.SGD(model.parameters(), lr=0.05)
-for step in range(1, 4):
-    loss = model(torch.randn(16, 8)).pow(2).mean()
-    opt.zero_grad(); loss.backward(); opt.step()
-    print("METRICS: " + json.dumps({"step": step, "loss": float(loss)}))
-print("METRICS: " + json.dumps({"step": 3, "final_loss": float(loss), "steps_per_sec": 1.0}))
-"""
+SMALL = training_script(final_fields='"steps_per_sec": 1.0')
 
 
 def test_ten_papers_go_from_the_sensor_over_ssh_to_per_paper_results_and_traces(

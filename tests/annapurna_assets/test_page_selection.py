@@ -39,7 +39,7 @@ def test_budget_is_respected_and_best_scored_pages_win():
 
 def test_labels_cover_every_page_and_hold_no_text():
     labels = read_labels()
-    assert len(labels) == 10 and sum(len(entry["labels"]) for entry in labels.values()) == 219
+    assert len(labels) == 20 and sum(len(entry["labels"]) for entry in labels.values()) == 412
     assert {label for entry in labels.values() for label in entry["labels"].values()} == {"method", "setup", "other"}
 
 
@@ -93,7 +93,7 @@ def test_page_classifier_model_asset_records_held_out_quality(annapurna_home):
         run_config={"ops": {"page_classifier_model": {"config": {"data_dir": str(SHARED_DATA)}}}},
     )
     metadata = result.asset_materializations_for_node("page_classifier_model")[0].metadata
-    assert metadata["pages"].value == 219 and metadata["useful_pages"].value == 75
+    assert metadata["pages"].value == 412 and metadata["useful_pages"].value == 169  # shared data + demo corpus
     assert metadata["auc"].value >= 0.7 and 0.4 <= metadata["precision"].value <= 1
     assert current_model_path() == materialized_model_path()
     assert PageClassifier.load(materialized_model_path()).info["held_out"]["auc"] == metadata["auc"].value

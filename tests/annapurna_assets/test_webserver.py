@@ -116,7 +116,14 @@ def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home)
         assert checks["raw_pdf"] == ["readable_pdf"] and checks["trn_run_result"] == ["run_succeeded"]
         assert checks["paper_metadata"] == ["has_title_and_abstract"]
         sensors = {s["name"] for s in data["sensorsOrError"]["results"]}
-        assert sensors == {"local_folder_sensor", "paper_lifecycle_sensor", "trn1_batch_sensor"}
+        assert sensors == {
+            "local_folder_sensor",
+            "paper_lifecycle_sensor",
+            "trn1_batch_sensor",
+            "trn1_idle_stop_sensor",
+            "check_failure_alert_sensor",
+            "run_failure_alert_sensor",
+        }
     finally:
         stop_ui(process)
 

@@ -38,19 +38,6 @@ def verdict_with(**changes) -> dict:
     return {**GOOD_VERDICT, **changes}
 
 
-@pytest.fixture
-def fake_aws(monkeypatch):
-    """Fake static AWS credentials; no profile, config file or instance metadata is consulted."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-key")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def test_tool_call_becomes_a_verdict_with_tokens_and_cost():
     with FakeAnthropicApi(tool_verdict(input_tokens=912, output_tokens=187)) as fake:
         verdict = claude(fake).judge(TITLE, ABSTRACT, NEIGHBOURS)

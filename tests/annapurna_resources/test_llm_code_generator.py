@@ -9,7 +9,7 @@ import pytest
 
 from annapurna_assets.code_contract import check_contract
 from annapurna_assets.codegen import write_code
-from annapurna_resources import LocalBlobStore, SqlitePaperIndex
+from annapurna_resources import LocalBlobStore, LogNotifier, SqlitePaperIndex
 from annapurna_resources.llm_code_generator import LlmCodeGenerator, extract_code, parse_json_object
 from tests.fakes.llm_api import GOOD_PLAN, FakeLlmApi, code, cut, plan, server_error, text
 
@@ -63,14 +63,7 @@ def test_good_plan_and_code_pass_on_the_first_attempt(backend):
     assert "learning_rate" in fake.prompts()[1]  # the plan reaches the code prompt
 
 
-def test_bedrock_backend_signs_requests_and_runs_the_same_loop(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-key")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
+def test_bedrock_backend_signs_requests_and_runs_the_same_loop(fake_aws):
     with FakeLlmApi(plan(), code(SHAPE_ERROR), code(GOOD)) as fake:
         result = LlmCodeGenerator(
             backend="bedrock", base_url=fake.url, aws_region="us-east-1", max_retries=0, smoke_timeout_s=60
@@ -282,7 +275,12 @@ def test_generated_code_asset_reports_the_smoke_check_only_for_llm_generators(in
             [generated_code],
             instance=instance,
             partition_key="local-mlp",
-            resources={"paper_index": paper_index, "blob_store": blob_store, "code_generator": code_generator},
+            resources={
+                "paper_index": paper_index,
+                "blob_store": blob_store,
+                "code_generator": code_generator,
+                "notifier": LogNotifier(),
+            },
             raise_on_error=False,
         )
         return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}

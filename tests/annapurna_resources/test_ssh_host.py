@@ -13,19 +13,12 @@ import pytest
 from annapurna_resources import Trn1Launcher
 from annapurna_resources.trn1_launcher import InfrastructureError, run_batch_in_job
 from annapurna_resources.trn1_runner import _environment, count_gpus, count_neuron_cores, plan_slots
+from tests.contract_scripts import training_script
 from tests.ssh_server import free_port
 
-GOOD = """
-import json, os, torch
-model = torch.nn.Linear(4, 1)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-for step in range(1, 4):
-    loss = model(torch.randn(8, 4)).pow(2).mean()
-    opt.zero_grad(); loss.backward(); opt.step()
-    print("METRICS: " + json.dumps({"step": step, "loss": float(loss)}))
-print("METRICS: " + json.dumps({"step": 3, "final_loss": float(loss), "threads": os.environ["OMP_NUM_THREADS"],
-                                "slot": os.environ["ANNAPURNA_SLOT"], "cwd": os.getcwd()}))
-"""
+GOOD = training_script(
+    final_fields='"threads": os.environ["OMP_NUM_THREADS"], "slot": os.environ["ANNAPURNA_SLOT"], "cwd": os.getcwd()'
+)
 QUICK = 'import json\nprint("METRICS: " + json.dumps({"step": 1, "final_loss": 0.5}))\n'
 CRASH = "raise RuntimeError('shape mismatch in layer 3')\n"
 HANG = "import time\ntime.sleep(600)\n"

@@ -17,19 +17,10 @@ from annapurna_resources.ssm_host import SsmHost
 from annapurna_resources.trn1_launcher import InfrastructureError, run_batch_in_job
 from tests.annapurna_resources.test_ec2_instance import launch_instance
 from tests.aws_standin import REGION, client
+from tests.contract_scripts import training_script
 
 BUCKET = "annapurna-test"
-GOOD = """
-import json, os, torch
-model = torch.nn.Linear(4, 1)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-for step in range(1, 3):
-    loss = model(torch.randn(8, 4)).pow(2).mean()
-    opt.zero_grad(); loss.backward(); opt.step()
-    print("METRICS: " + json.dumps({"step": step, "loss": float(loss)}))
-leaked = sorted(k for k in os.environ if "AWS" in k or "DAGSTER" in k)
-print("METRICS: " + json.dumps({"step": 2, "loss": float(loss), "final_loss": float(loss), "leaked": leaked}))
-"""
+GOOD = training_script(steps=2, final_fields='"leaked": sorted(k for k in os.environ if "AWS" in k or "DAGSTER" in k)')
 TINY = 'import json\nprint("METRICS: " + json.dumps({"step": 1, "loss": 0.5, "final_loss": 0.5}))\n'
 CRASH = "raise RuntimeError('shape mismatch in layer 3')\n"
 

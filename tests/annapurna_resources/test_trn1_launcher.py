@@ -1,21 +1,14 @@
 import json
+import os
 
 from annapurna_resources import Trn1Launcher
 from annapurna_resources.trn1_launcher import run_batch_in_job
+from tests.contract_scripts import training_script
 
-GOOD = """
-import json, os, torch
-if __name__ == "__main__":
-    model = torch.nn.Linear(4, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    for step in range(1, 4):
-        loss = model(torch.randn(8, 4)).pow(2).mean()
-        opt.zero_grad(); loss.backward(); opt.step()
-        print("METRICS: " + json.dumps({"step": step, "loss": float(loss)}))
-    leaked = sorted(k for k in os.environ if "KEY" in k or "AWS" in k or "SLACK" in k or "DAGSTER" in k)
-    print("METRICS: " + json.dumps({"step": 3, "loss": float(loss), "final_loss": float(loss), "steps_per_sec": 1.0,
-                                    "leaked": leaked, "budget": os.environ["ANNAPURNA_TIME_BUDGET_S"]}))
-"""
+GOOD = training_script(
+    final_fields='"steps_per_sec": 1.0, "budget": os.environ["ANNAPURNA_TIME_BUDGET_S"], '
+    '"leaked": sorted(k for k in os.environ if any(s in k for s in ("KEY", "AWS", "SLACK", "DAGSTER")))'
+)
 CRASH = "raise RuntimeError('shape mismatch in layer 3')\n"
 HANG = 'import time\nprint(\'METRICS: {"step": 1, "loss": 1.0}\', flush=True)\ntime.sleep(600)\n'
 SILENT = "print('training done')\n"
@@ -52,3 +45,39 @@ def test_a_batch_reports_each_paper_and_bad_scripts_do_not_hurt_good_ones(tmp_pa
     assert results["silent"].status == "failed" and "no METRICS" in results["silent"].reason
     assert results["nan"].status == "failed" and "not a finite number" in results["nan"].reason
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir()), "work dirs are removed"
+
+
+NEURON_SCRIPT = """
+import json, os, pathlib
+profile_dir = pathlib.Path(os.environ["NEURON_RT_INSPECT_OUTPUT_DIR"])  # what the Neuron runtime writes to
+profile_dir.mkdir(parents=True, exist_ok=True)
+(profile_dir / "neff_1.neff").write_bytes(b"NEFF")
+(profile_dir / "1_instid_0_vnc_0.ntff").write_bytes(b"NTFF of core " + os.environ["NEURON_RT_VISIBLE_CORES"].encode())
+print("METRICS: " + json.dumps({"step": 1, "loss": 0.5, "final_loss": 0.5, "steps_per_sec": 1.0,
+                                "core": os.environ["NEURON_RT_VISIBLE_CORES"]}))
+"""
+# Stand-ins for aws-neuronx-tools: `neuron-ls` reports one device with two NeuronCores; `neuron-explorer view -d DIR
+# --output-format perfetto` turns DIR's NTFF files into Perfetto files as the real tool names them.
+NEURON_LS = '#!/bin/sh\necho \'[{"neuron_device": 0, "nc_count": 2}]\'\n'
+NEURON_EXPLORER = """#!/bin/sh
+[ "$1" = view ] && [ "$2" = -d ] && [ "$4" = --output-format ] && [ "$5" = perfetto ] || exit 2
+cat "$3"/*.ntff > "$3/system_profile.pftrace" && echo device > "$3/device_profile_model_1.pftrace"
+"""
+
+
+def test_on_a_neuron_host_the_neuron_runtime_profiles_and_a_perfetto_trace_comes_back(tmp_path, monkeypatch):
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name, text in (("neuron-ls", NEURON_LS), ("neuron-explorer", NEURON_EXPLORER)):
+        (tools / name).write_text(text)
+        (tools / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    launcher = Trn1Launcher(work_root=str(tmp_path / "runs"), timeout_s=30, time_budget_s=3, slots=0)
+    results = {r.paper_key: r for r in run_batch_in_job(launcher, {"a": NEURON_SCRIPT, "b": NEURON_SCRIPT})}
+
+    assert all(r.ok for r in results.values())
+    assert sorted(r.final["core"] for r in results.values()) == ["0", "1"]  # one NeuronCore per slot
+    for result in results.values():
+        assert result.trace == b"NTFF of core " + result.final["core"].encode()
+        assert result.profile_summary["profiler"] == "neuron"
+        assert result.profile_summary["device_profiles"] == ["neuron_profile/device_profile_model_1.pftrace"]
