@@ -57,6 +57,10 @@ def execute_papers(
     for key in paper_keys:
         notifier.paper_event(context.log, key, f"batch of {len(paper_keys)} starts on {launcher.device_description}")
     results = launcher.run_batch(context, scripts, smoke=smoke)
+    instance_hours = sum(r.instance_hours for r in results)
+    if instance_hours:
+        usd = sum(r.usd for r in results)
+        context.log.info(f"batch of {len(results)}: {instance_hours:.4f} instance-hours, ${usd:.4f} (split by paper)")
     executions = []
     for result in results:
         execution = _record(result, docs[result.paper_key], paper_index, blob_store, launcher, context.run_id)
