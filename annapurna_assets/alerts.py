@@ -176,7 +176,7 @@ def post_failed_checks(defs: dg.Definitions, instance: dg.DagsterInstance) -> No
     set up; its cursor is kept in the instance, so a second demo posts only the new failures."""
     from annapurna_resources.slack_notifier import SlackNotifier
 
-    if not isinstance(defs.resources.get("notifier"), SlackNotifier):
+    if not isinstance((defs.resources or {}).get("notifier"), SlackNotifier):
         return
     cursor = instance.run_storage.get_cursor_values({HEADLESS_CURSOR_KEY}).get(HEADLESS_CURSOR_KEY)
     with dg.build_sensor_context(
@@ -184,3 +184,21 @@ def post_failed_checks(defs: dg.Definitions, instance: dg.DagsterInstance) -> No
     ) as context:
         result = check_failure_alert_sensor(context)
     instance.run_storage.set_cursor_values({HEADLESS_CURSOR_KEY: result.cursor})
+
+
+def post_failed_runs(defs: dg.Definitions, instance: dg.DagsterInstance, failed: list) -> None:
+    """What the daemon's run_failure_alert_sensor would post for headless runs (`annapurna demo`) that failed
+    (`execute_in_process` results), with Slack set up."""
+    from annapurna_resources.slack_notifier import SlackNotifier
+
+    if not isinstance((defs.resources or {}).get("notifier"), SlackNotifier):
+        return
+    for result in failed:
+        with dg.build_run_status_sensor_context(
+            sensor_name=run_failure_alert_sensor.name,
+            dagster_event=result.get_run_failure_event(),
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            resources=defs.resources,
+        ) as context:
+            run_failure_alert_sensor(context.for_run_failure())

@@ -11,7 +11,7 @@ import time
 import dagster as dg
 from tqdm import tqdm
 
-from annapurna_assets.alerts import post_failed_checks
+from annapurna_assets.alerts import post_failed_checks, post_failed_runs
 from annapurna_assets.lifecycle import BATCH_JOB, lifecycle_paper_keys
 from annapurna_assets.partitions import local_paper_key
 from annapurna_assets.progress import pending_execution
@@ -37,7 +37,7 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
             tags={**request.tags, "annapurna/started_by": "annapurna demo"},
         )
         if not outcome.success:
-            failed_runs.append(outcome.run_id)
+            failed_runs.append(outcome)
 
     batch_job = defs.resolve_job_def("trn1_batch_job")
     paper_index = resources["paper_index"]
@@ -46,16 +46,20 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
     with tqdm(total=len(pending), desc="trn1 batches", unit="paper") as bar:
         while batch := plan_batch(pending, launcher.batch_size, max_wait_s=0, now=time.time()):
             request = batch_run_request(batch)
-            batch_job.execute_in_process(
+            outcome = batch_job.execute_in_process(
                 instance=instance,
                 run_config={**request.run_config, **PROGRESS},
                 raise_on_error=False,
                 tags={**request.tags, "annapurna/started_by": "annapurna demo"},
             )
+            if not outcome.success:
+                failed_runs.append(outcome)
             for key in batch:
                 del pending[key]
             bar.update(len(batch))
-    post_failed_checks(defs, instance)  # the daemon's check_failure_alert_sensor, when Slack is set up
+    # What the daemon's alert sensors would post, when Slack is set up.
+    post_failed_checks(defs, instance)
+    post_failed_runs(defs, instance, failed_runs)
     found, _ = resources["paper_folder"].scan()
     return {
         "seconds": round(time.time() - started, 1),
@@ -63,7 +67,7 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
         "registered_from_folder": len(registered.dynamic_partitions_requests[0].partition_keys)
         if registered.dynamic_partitions_requests
         else 0,
-        "failed_lifecycle_runs": failed_runs,
+        "failed_runs": [result.run_id for result in failed_runs],
         "folder_papers": sorted({local_paper_key(paper.sha256) for paper in found}),
     }
 

@@ -5,7 +5,12 @@ import shutil
 import dagster as dg
 import pytest
 
-from annapurna_assets.alerts import check_failure_alert_sensor, post_failed_checks, run_failure_alert_sensor
+from annapurna_assets.alerts import (
+    check_failure_alert_sensor,
+    post_failed_checks,
+    post_failed_runs,
+    run_failure_alert_sensor,
+)
 from annapurna_assets.definitions import build_definitions
 from annapurna_assets.demo import evaluate_sensor
 from annapurna_assets.lifecycle import BATCH_JOB, lifecycle_paper_keys
@@ -111,6 +116,19 @@ def test_failed_run_is_posted_to_the_channel_and_its_papers_threads(instance, re
     assert channel_alert.thread_ts is None and "Switch Transformers" not in channel_alert.text
     assert paper_root.text.startswith(f"*Switch Transformers* (`{PAPER}`)")
     assert resources["notifier"].paper_index.get(PAPER)["slack"]["thread_ts"] == paper_root.ts
+
+
+def test_the_headless_demo_posts_failed_runs_as_the_sensor_would(instance, resources, slack):
+    config = {"ops": {"run_trn1_batch": {"config": {"paper_keys": [PAPER]}}}}
+    result = trn1_batch_job.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
+    post_failed_runs(dg.Definitions(jobs=[trn1_batch_job], resources=resources), instance, [result])
+    [channel_alert, paper_root] = slack.messages
+    assert f"run `{result.run_id}` of `trn1_batch_job` failed" in channel_alert.text
+    assert paper_root.text.startswith(f"*Switch Transformers* (`{PAPER}`)")
+    assert "the papers stay pending" in paper_root.text
+
+    post_failed_runs(dg.Definitions(jobs=[trn1_batch_job]), instance, [result])  # no Slack: nothing posted
+    assert len(slack.messages) == 2
 
 
 def test_lifecycle_posts_accepted_and_code_generated_in_each_paper_thread(instance, slack, tmp_path, monkeypatch):

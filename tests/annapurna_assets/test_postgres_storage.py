@@ -64,7 +64,7 @@ def test_demo_lifecycle_on_postgres_storage(postgres_url, annapurna_home, tmp_pa
         configure_pools(instance)
         outcome = run_demo(build_definitions(), instance)
         papers = outcome["folder_papers"]
-        assert outcome["new_papers"] == 2 and not outcome["failed_lifecycle_runs"]
+        assert outcome["new_papers"] == 2 and not outcome["failed_runs"]
 
     with psycopg2.connect(postgres_url) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT pipeline_name, status FROM runs")

@@ -88,7 +88,7 @@ def test_lifecycle_stores_pdf_text_and_code_blobs_in_s3(s3, aws_endpoint, instan
     assert isinstance(store, S3BlobStore)
 
     outcome = run_demo(defs, instance)
-    assert outcome["new_papers"] == 2 and not outcome["failed_lifecycle_runs"]
+    assert outcome["new_papers"] == 2 and not outcome["failed_runs"]
 
     stored = {obj["Key"] for obj in s3.list_objects_v2(Bucket=BUCKET, Prefix="e2e/")["Contents"]}
     assert not (tmp_path / "home" / "blobs").exists()
