@@ -10,7 +10,7 @@ import dagster as dg
 from annapurna_assets.code_contract import check_contract
 from annapurna_assets.ingest import paper_document, paper_text
 from annapurna_assets.page_classifier import PageClassifier, current_model_path
-from annapurna_assets.page_selection import PageSelection, estimate_tokens, select_pages
+from annapurna_assets.page_selection import PageSelection, estimate_tokens, select_pages, strip_boilerplate
 from annapurna_assets.partitions import paper_check, papers_partitions
 from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
 from annapurna_resources import BlobStore, CodeGenerator, Notifier, PaperIndex
@@ -79,7 +79,7 @@ def choose_pages(key: str, paper_index: PaperIndex, blob_store: BlobStore, confi
 
 def write_code(key: str, paper_index: PaperIndex, blob_store: BlobStore, code_generator: CodeGenerator) -> StageOutcome:
     doc = paper_document(paper_index, key, "metadata", "pages", "text")
-    pages = load_pages(blob_store, doc)
+    pages = strip_boilerplate(load_pages(blob_store, doc))  # what the selection's token count was made of
     chosen = [(n, pages[n - 1]) for n in doc["pages"]["pages"]]
     metadata = doc["metadata"]
     result = code_generator.generate(key, metadata["title"], metadata["abstract"], chosen)

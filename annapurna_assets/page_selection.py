@@ -1,7 +1,8 @@
 """Choosing the pages worth giving a code generator under a token budget.
 
 Pages are taken best-scored first until the budget is spent (the title and abstract reach the code generator
-separately, so page 1 competes like any other page).
+separately, so page 1 competes like any other page). A page costs its tokens without boilerplate (running headers
+and footers, page numbers, lone URLs and arXiv stamps), which is also what the code generator gets.
 The pipeline's scores are the page classifier's P(useful) (`page_classifier`); `score_page` is a transparent
 cue score (implementation and setup cues, minus references and related work), one of the classifier's features.
 """
@@ -25,6 +26,33 @@ MATH_CHARS = re.compile(r"[=∑∏∫∂∇αβγδεθλμσφψω≤≥≈∈�
 REFERENCE_CUES = re.compile(r"\bet al\.|\b(?:19|20)\d\d[a-z]?\b|\bIn Proceedings\b|\barXiv\b|\bvol\.|\bpp\.", re.I)
 REFERENCES_HEADING = re.compile(r"^\s*(?:\d+\s+)?(references|bibliography)\s*$", re.IGNORECASE | re.MULTILINE)
 RELATED_WORK_HEADING = re.compile(r"^\s*(?:\d+\.?\s+)?related work\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+STAMP_LINE = re.compile(r"^\s*(?:https?://\S+|arXiv:\d{4}\.\d{4,5}(?:v\d+)?\b.*)\s*$")
+PAGE_NUMBER = re.compile(r"^\s*\d{1,3}\s*$")
+WORDS = re.compile(r"[^\W\d_]{3,}")
+EDGE_LINES = 2  # running headers and footers sit in a page's first or last two lines
+RUNNING_LINE_MIN_PAGES = 3
+
+
+def strip_boilerplate(pages: list[str]) -> list[str]:
+    """Each page without the paper's running headers and footers (a line of 2+ words that opens or closes 3+ pages,
+    like a short title or the authors' names), page numbers (a lone number opening or closing a page), and lines
+    that are only a URL or an arXiv stamp. Lines inside a page (equations, table cells) are never touched."""
+    page_lines = [[line for line in page.splitlines() if line.strip() and not STAMP_LINE.match(line)] for page in pages]
+    edge_counts: dict[str, int] = {}
+    for lines in page_lines:
+        for line in {line.strip() for line in lines[:EDGE_LINES] + lines[-EDGE_LINES:]}:
+            edge_counts[line] = edge_counts.get(line, 0) + 1
+    running = {line for line, n in edge_counts.items() if n >= RUNNING_LINE_MIN_PAGES and len(WORDS.findall(line)) >= 2}
+
+    def boilerplate(i: int, line: str, count: int) -> bool:
+        at_edge = i < EDGE_LINES or i >= count - EDGE_LINES
+        return at_edge and (line.strip() in running or bool(PAGE_NUMBER.match(line)))
+
+    return [
+        "\n".join(line for i, line in enumerate(lines) if not boilerplate(i, line, len(lines))) for lines in page_lines
+    ]
 
 
 @dataclass(frozen=True)
@@ -64,9 +92,9 @@ def score_page(text: str) -> float:
 def select_pages(
     pages: list[str], budget_tokens: int, page_scores: list[float] | None = None, min_score: float = 0.0
 ) -> PageSelection:
-    """Best-scored pages above `min_score` whose estimated tokens fit `budget_tokens`.
-    `page_scores` (one per page) default to `score_page`."""
-    tokens = [estimate_tokens(p) for p in pages]
+    """Best-scored pages above `min_score` whose estimated tokens without boilerplate fit `budget_tokens`;
+    `tokens_total` counts the whole paper. `page_scores` (one per page) default to `score_page`."""
+    tokens = [estimate_tokens(p) for p in strip_boilerplate(pages)]
     if page_scores is None:
         page_scores = [score_page(p) for p in pages]
     scores = {i + 1: round(float(score), 4) for i, score in enumerate(page_scores)}
@@ -81,4 +109,4 @@ def select_pages(
             continue
         chosen.append(number)
         spent += cost
-    return PageSelection(sorted(chosen), scores, spent, sum(tokens))
+    return PageSelection(sorted(chosen), scores, spent, sum(estimate_tokens(p) for p in pages))

@@ -13,7 +13,7 @@ from annapurna_assets.page_classifier import (
     read_labels,
 )
 from annapurna_assets.page_features import FEATURE_NAMES, learn_lexicons, paper_features
-from annapurna_assets.page_selection import estimate_tokens, score_page, select_pages
+from annapurna_assets.page_selection import estimate_tokens, score_page, select_pages, strip_boilerplate
 from annapurna_assets.pdf_text import extract_pages
 from tests.conftest import SHARED_PDFS, requires_shared_data
 
@@ -35,6 +35,18 @@ def test_budget_is_respected_and_best_scored_pages_win():
     selection = select_pages(pages, budget, page_scores=[0.3, 0.01, 0.9, 0.8, 0.5], min_score=0.02)
     assert selection.pages == [3, 5]  # page 4 no longer fits; page 2 is below min_score
     assert selection.tokens_kept <= budget and 0 < selection.token_fraction < 1
+
+
+def test_boilerplate_is_stripped_but_equations_and_table_cells_stay():
+    header, footer = "Published as a conference paper at ICLR 2017", "Exploring the Limits of Transfer Learning"
+    body = ["L = sum\ni=1\nα\nHyperparameters", "Learning rate\n0.001\nBatch size\n64", "x\ni=1\n0.001"]
+    pages = [f"{header}\n{text}\n{footer}\n{n}" for n, text in enumerate(body, start=1)]
+    pages[0] = "arXiv:1609.02907v4 [cs.LG] 22 Feb 2017\nhttps://github.com/tkipf/gcn\n" + pages[0]
+    stripped = strip_boilerplate(pages)
+    assert stripped == body  # running lines, page numbers, the stamp and the URL go; repeated "i=1", "0.001" stay
+    selection = select_pages(pages, budget_tokens=10_000, page_scores=[0.9, 0.8, 0.7])
+    assert selection.tokens_kept == sum(map(estimate_tokens, body))
+    assert selection.tokens_total == sum(map(estimate_tokens, pages))  # the fraction is of the whole paper
 
 
 def test_labels_cover_every_page_and_hold_no_text():
