@@ -169,7 +169,13 @@ def test_a_ui_backfill_of_two_conference_years_registers_their_papers_and_starts
                 timeout_s=180,
             )
             assert {key[:9] for key in keys} == {"icml-2024", "iclr-2025"}
-            assert instance.get_materialized_partitions(dg.AssetKey("conference_listing")) == {"icml-2024", "iclr-2025"}
+            listed = {"icml-2024", "iclr-2025"}  # a run registers its papers just before it records its listing
+            wait_for(
+                "both listings materialized",
+                lambda: instance.get_materialized_partitions(dg.AssetKey("conference_listing")) == listed,
+                process,
+                timeout_s=60,
+            )
             # Without another click, the daemon's paper_lifecycle_sensor starts their lifecycle runs.
             runs = wait_for(
                 "lifecycle runs",
