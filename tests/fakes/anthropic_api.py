@@ -143,6 +143,20 @@ def _counted_tokens(body: dict) -> int:
     return len(json.dumps(body)) // 4 + 313
 
 
+def is_bedrock_invoke(request: Request) -> bool:
+    return request.path.startswith("/model/") and request.path.endswith("/invoke")
+
+
+def bedrock_request_problem(request: Request, body: dict) -> Reply | None:
+    """Bedrock's answer to an unsigned request or a body in the Anthropic API's shape; None when it is valid."""
+    if not request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential="):
+        return _error("bedrock", 403, "", "Missing Authentication Token", "AccessDeniedException")
+    if body.get("anthropic_version") != BEDROCK_ANTHROPIC_VERSION or "model" in body:
+        message = f"anthropic_version is {body.get('anthropic_version')!r}; model must not be in the body"
+        return _error("bedrock", 400, "", message, "ValidationException")
+    return None
+
+
 class FakeAnthropicApi:
     """`with FakeAnthropicApi(step, ...) as fake:` serves the scenario at `fake.url`."""
 
@@ -163,11 +177,7 @@ class FakeAnthropicApi:
 
     def message_bodies(self) -> list[dict]:
         """The JSON bodies of every message request (Anthropic or Bedrock), retries included."""
-        return [
-            json.loads(r.body)
-            for r in self.requests
-            if r.path == "/v1/messages" or (r.path.startswith("/model/") and r.path.endswith("/invoke"))
-        ]
+        return [json.loads(r.body) for r in self.requests if r.path == "/v1/messages" or is_bedrock_invoke(r)]
 
     def __enter__(self) -> "FakeAnthropicApi":
         self.server.__enter__()
@@ -208,13 +218,8 @@ class FakeAnthropicApi:
             if request.path.endswith("/count_tokens"):
                 return Reply.json({"input_tokens": _counted_tokens(body)})
             return self._invalid_params(body, version) or self._next_step()("anthropic")
-        if request.path.startswith("/model/") and request.path.endswith("/invoke"):
-            if not request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential="):
-                return _error("bedrock", 403, "", "Missing Authentication Token", "AccessDeniedException")
-            if body.get("anthropic_version") != BEDROCK_ANTHROPIC_VERSION or "model" in body:
-                message = f"anthropic_version is {body.get('anthropic_version')!r}; model must not be in the body"
-                return _error("bedrock", 400, "", message, "ValidationException")
-            return self._next_step()("bedrock")
+        if is_bedrock_invoke(request):
+            return bedrock_request_problem(request, body) or self._next_step()("bedrock")
         return _error("anthropic", 404, "not_found_error", f"no route {request.path}", "UnknownOperationException")
 
     def _batch_object(self, batch_id: str) -> dict:

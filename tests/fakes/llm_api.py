@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from itertools import count
 
-from tests.fakes.anthropic_api import ANTHROPIC_VERSIONS, BEDROCK_ANTHROPIC_VERSION, _error, _message
+from tests.fakes.anthropic_api import ANTHROPIC_VERSIONS, _error, _message, bedrock_request_problem, is_bedrock_invoke
 from tests.fakes.loopback import LoopbackServer, Reply, Request
 
 Step = Callable[[str, dict], Reply]
@@ -130,7 +130,7 @@ class FakeLlmApi:
         return [
             json.loads(r.body)
             for r in self.requests
-            if r.path in ("/v1/messages", "/v1/chat/completions") or r.path.endswith("/invoke")
+            if r.path in ("/v1/messages", "/v1/chat/completions") or is_bedrock_invoke(r)
         ]
 
     def prompts(self) -> list[str]:
@@ -168,13 +168,8 @@ class FakeLlmApi:
             if any(f in body for f in ("temperature", "top_p", "top_k")):
                 return _error("anthropic", 400, "invalid_request_error", "sampling: Extra inputs are not permitted", "")
             return self._next("anthropic", body)
-        if request.path.startswith("/model/") and request.path.endswith("/invoke"):  # Claude on Bedrock
-            if not request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential="):
-                return _error("bedrock", 403, "", "Missing Authentication Token", "AccessDeniedException")
-            if body.get("anthropic_version") != BEDROCK_ANTHROPIC_VERSION or "model" in body:
-                message = f"anthropic_version is {body.get('anthropic_version')!r}; model must not be in the body"
-                return _error("bedrock", 400, "", message, "ValidationException")
-            return self._next("anthropic", body)
+        if is_bedrock_invoke(request):  # Claude on Bedrock
+            return bedrock_request_problem(request, body) or self._next("anthropic", body)
         if request.path == "/v1/chat/completions":
             if not request.headers.get("authorization", "").startswith("Bearer "):
                 return Reply.json({"error": {"message": "missing bearer token", "type": "invalid_request_error"}}, 401)
