@@ -253,13 +253,19 @@ def build_notifier(paper_index):
 
 def _slots(setting: str) -> int:
     """A number of parallel scripts, or `auto` (0): sized on the execution host to its NeuronCores, GPUs or CPUs."""
-    return 0 if setting.strip().lower() == "auto" else int(setting)
+    if setting.strip().lower() == "auto":
+        return 0
+    if not setting.strip().isdigit():
+        raise ValueError(f"ANNAPURNA_TRN1_SLOTS is {setting!r}: expected a number of slots or auto")
+    return int(setting)
 
 
 def build_launcher() -> Trn1Launcher:
     """ANNAPURNA_TRN1_MODE: `local` (default: this machine), `ssh` (ANNAPURNA_SSH_*) or `ssm` (the EC2 instance
     through AWS Systems Manager, Pipes through S3)."""
     mode = _env("ANNAPURNA_TRN1_MODE", "ssm" if environment() == "aws" else "local").strip().lower()
+    if mode not in ("local", "ssh", "ssm"):
+        raise ValueError(f"ANNAPURNA_TRN1_MODE is {mode!r}: expected local, ssh or ssm")
     return Trn1Launcher(
         mode=mode,
         slots=_slots(_env("ANNAPURNA_TRN1_SLOTS", "auto" if mode != "local" else str(min(os.cpu_count() or 1, 4)))),

@@ -13,6 +13,7 @@ import io
 import json
 import posixpath
 import shlex
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -228,6 +229,8 @@ class SshHost(BatchHost):
         return [*command, "--", self.host, remote_command]
 
     def run_runner(self, context, extras: dict, batch_dir: Path) -> PipesClientCompletedInvocation:
+        if shutil.which("ssh") is None:
+            raise InfrastructureError("the OpenSSH client `ssh` is not installed here (Debian: openssh-client)")
         remote_dir = posixpath.join(self.remote_work_root, batch_dir.name)
         injector = ShippedContextInjector(posixpath.join(remote_dir, CONTEXT_NAME))
         reader = SshStreamMessageReader(posixpath.join(remote_dir, MESSAGES_NAME))

@@ -176,6 +176,9 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
         if self.mode == "ssh":
             from annapurna_resources.ssh_host import SshHost
 
+            if not (self.ssh_host or address):
+                raise dg.Failure("ssh mode needs a host: set ANNAPURNA_SSH_HOST (or ANNAPURNA_EC2_INSTANCE_ID)")
+
             return SshHost(
                 host=self.ssh_host or address,
                 port=self.ssh_port,
@@ -188,6 +191,9 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
             )
         if self.mode == "ssm":
             from annapurna_resources.ssm_host import SsmHost
+
+            if not (self.ec2_instance_id and self.s3_bucket):
+                raise dg.Failure("ssm mode needs ANNAPURNA_EC2_INSTANCE_ID and ANNAPURNA_S3_BUCKET")
 
             return SsmHost(
                 instance_id=self.ec2_instance_id,
