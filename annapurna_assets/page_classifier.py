@@ -1,7 +1,8 @@
-"""A LightGBM classifier of PDF pages: useful for implementing the paper (method or setup) or not.
+"""A classifier of PDF pages: useful for implementing the paper (method or setup) or not.
 
-Trained on our own page labels of the shared PDFs (`page_labels.csv`: file hash, page, label; never the text)
-with features from `page_features`, including lexicons learned from public annotations. Held-out quality comes
+Trained on our own page labels of the shared PDFs (`page_labels.csv`: file hash, page, label; never the text).
+P(useful) is the mean of two models: LightGBM on the features of `page_features` (including lexicons learned from
+public annotations) and a logistic regression on the page's words (`page_word_model`). Held-out quality comes
 from leave-one-paper-out cross-validation: every page is scored by a model that never saw its paper.
 A model trained on every labelled paper ships with the package (`models/page_classifier.json`); materializing
 `page_classifier_model` retrains it and the pipeline then uses that one.
@@ -19,6 +20,8 @@ import lightgbm
 import numpy as np
 
 from annapurna_assets.page_features import FEATURE_NAMES, Lexicons, learn_lexicons, paper_features
+from annapurna_assets.page_selection import strip_boilerplate
+from annapurna_assets.page_word_model import PageWordModel
 from annapurna_assets.pdf_text import extract_pages
 from annapurna_resources.home import annapurna_home
 
@@ -90,13 +93,16 @@ def labelled_papers(pdf_dirs: Path | Iterable[Path], labels_file: Path = LABELS_
 class PageClassifier:
     booster: lightgbm.Booster
     lexicons: Lexicons
+    words: PageWordModel
     info: dict = field(default_factory=dict)
 
     def predict(self, pages: list[str]) -> list[float]:
-        """P(useful) for each page of one paper."""
+        """P(useful) for each page of one paper: the mean of the LightGBM and word models' probabilities."""
         if not pages:
             return []
-        return [float(p) for p in self.booster.predict(np.array(paper_features(pages, self.lexicons)))]
+        from_features = self.booster.predict(np.array(paper_features(pages, self.lexicons)))
+        from_words = self.words.probabilities(strip_boilerplate(pages))
+        return [float(p) for p in (from_features + from_words) / 2]
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +110,7 @@ class PageClassifier:
             "feature_names": FEATURE_NAMES,
             "lightgbm": self.booster.model_to_string(),
             "lexicons": self.lexicons.to_json(),
+            "words": self.words.to_json(),
             "info": self.info,
         }
         tmp = path.with_suffix(".tmp")
@@ -113,10 +120,11 @@ class PageClassifier:
     @classmethod
     def load(cls, path: Path) -> "PageClassifier":
         model = json.loads(path.read_text())
-        if model["feature_names"] != FEATURE_NAMES:
+        if model["feature_names"] != FEATURE_NAMES or "words" not in model:
             raise ValueError(f"{path} was trained on other features; retrain it (materialize page_classifier_model)")
         booster = lightgbm.Booster(model_str=model["lightgbm"])
-        return cls(booster, Lexicons.from_json(model["lexicons"]), model.get("info", {}))
+        words = PageWordModel.from_json(model["words"])
+        return cls(booster, Lexicons.from_json(model["lexicons"]), words, model.get("info", {}))
 
 
 def current_model_path() -> Path:
@@ -125,12 +133,17 @@ def current_model_path() -> Path:
     return path if path.exists() else BUNDLED_MODEL
 
 
-def train(papers: list[LabelledPaper], lexicons: Lexicons) -> PageClassifier:
-    features = np.array([row for paper in papers for row in paper_features(paper.pages, lexicons)])
+def train(
+    papers: list[LabelledPaper], lexicons: Lexicons, features: dict[str, list[list[float]]] | None = None
+) -> PageClassifier:
+    """Both models on `papers`; `features` (paper name -> feature rows) saves recomputing them across folds."""
+    features = features or {paper.name: paper_features(paper.pages, lexicons) for paper in papers}
+    rows = np.array([row for paper in papers for row in features[paper.name]])
     labels = np.concatenate([paper.useful for paper in papers]).astype(int)
-    dataset = lightgbm.Dataset(features, labels, feature_name=FEATURE_NAMES, free_raw_data=False)
+    dataset = lightgbm.Dataset(rows, labels, feature_name=FEATURE_NAMES, free_raw_data=False)
     booster = lightgbm.train(LIGHTGBM_PARAMS, dataset, num_boost_round=ROUNDS)
-    return PageClassifier(booster, lexicons, {"papers": [p.name for p in papers], "pages": len(labels)})
+    words = PageWordModel.fit([page for paper in papers for page in strip_boilerplate(paper.pages)], labels)
+    return PageClassifier(booster, lexicons, words, {"papers": [p.name for p in papers], "pages": len(labels)})
 
 
 def held_out_scores(
@@ -138,8 +151,9 @@ def held_out_scores(
 ) -> dict[str, list[float]]:
     """Leave-one-paper-out: each held-out paper's pages (all papers by default) scored by a model trained on the
     other papers."""
+    features = {paper.name: paper_features(paper.pages, lexicons) for paper in papers}
     return {
-        paper.name: train([p for p in papers if p is not paper], lexicons).predict(paper.pages)
+        paper.name: train([p for p in papers if p is not paper], lexicons, features).predict(paper.pages)
         for paper in (papers if held_out is None else held_out)
     }
 

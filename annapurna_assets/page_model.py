@@ -17,8 +17,9 @@ class PageClassifierConfig(dg.Config):
 
 @dg.asset(group_name="codegen", kinds={"lightgbm"})
 def page_classifier_model(config: PageClassifierConfig) -> dg.MaterializeResult:
-    """A LightGBM classifier of PDF pages (method or setup vs other), trained on our page labels of the PDFs in
-    `<data_dir>/pdfs` and of the bundled demo corpus, with lexicons from the public annotations under `<data_dir>`.
+    """A classifier of PDF pages (method or setup vs other), trained on our page labels of the PDFs in
+    `<data_dir>/pdfs` and of the bundled demo corpus: LightGBM on page features (with lexicons from the public
+    annotations under `<data_dir>`) averaged with a logistic regression on the page's words.
     Precision and recall come from leave-one-paper-out cross-validation. `selected_pages` uses it from the next run
     on."""
     data = Path(config.data_dir).expanduser().resolve()
@@ -32,6 +33,7 @@ def page_classifier_model(config: PageClassifierConfig) -> dg.MaterializeResult:
     report = evaluation["report"]
     gains = classifier.booster.feature_importance("gain")
     top = sorted(zip(gains, classifier.booster.feature_name()), reverse=True)[:10]
+    by_weight = sorted(classifier.words.weight, key=classifier.words.weight.get)
     return dg.MaterializeResult(
         metadata={
             "precision": report["precision"],
@@ -46,5 +48,7 @@ def page_classifier_model(config: PageClassifierConfig) -> dg.MaterializeResult:
             "top_features": dg.MetadataValue.md(
                 "| feature | gain |\n|---|---|\n" + "\n".join(f"| {name} | {gain:.1f} |" for gain, name in top)
             ),
+            "word_model_terms": len(by_weight),
+            "top_words": dg.MetadataValue.json({"useful": by_weight[:-16:-1], "other": by_weight[:15]}),
         }
     )

@@ -14,6 +14,7 @@ from annapurna_assets.page_classifier import (
 )
 from annapurna_assets.page_features import FEATURE_NAMES, learn_lexicons, paper_features
 from annapurna_assets.page_selection import estimate_tokens, score_page, select_pages, strip_boilerplate
+from annapurna_assets.page_word_model import PageWordModel
 from annapurna_assets.pdf_text import extract_pages
 from tests.conftest import SHARED_PDFS, requires_shared_data
 
@@ -47,6 +48,30 @@ def test_boilerplate_is_stripped_but_equations_and_table_cells_stay():
     selection = select_pages(pages, budget_tokens=10_000, page_scores=[0.9, 0.8, 0.7])
     assert selection.tokens_kept == sum(map(estimate_tokens, body))
     assert selection.tokens_total == sum(map(estimate_tokens, pages))  # the fraction is of the whole paper
+
+
+def test_word_model_learns_page_vocabulary_and_survives_its_file():
+    import numpy as np
+
+    setups = [f"We train with Adam, learning rate 0.00{n}, batch size {n}0, dropout 0.1 for {n} epochs." for n in range(1, 7)]
+    others = [f"Smith et al. {2010 + n}. In Proceedings of NeurIPS, pp. {n}-9. Related work outperforms." for n in range(6)]
+    others[0] += " Vaswani"
+    model = PageWordModel.fit(setups + others, np.array([1] * 6 + [0] * 6))
+    unseen = ["We train for 30 epochs with batch size 128 and learning rate 0.01.", "Jones et al. 2021. In Proceedings."]
+    setup, reference = model.probabilities(unseen)
+    assert setup > 0.5 > reference
+    again = PageWordModel.from_json(json.loads(json.dumps(model.to_json())))
+    assert np.allclose(again.logits(unseen), model.logits(unseen), atol=1e-4)
+    assert "smith" in model.idf and "vaswani" not in model.idf  # a word on fewer than three pages gets no weight
+
+
+def test_a_model_file_without_the_word_model_asks_to_be_retrained(tmp_path):
+    old = json.loads(BUNDLED_MODEL.read_text())
+    del old["words"]
+    path = tmp_path / "page_classifier.json"
+    path.write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="retrain it"):
+        PageClassifier.load(path)
 
 
 def test_labels_cover_every_page_and_hold_no_text():
@@ -107,6 +132,7 @@ def test_page_classifier_model_asset_records_held_out_quality(annapurna_home):
     metadata = result.asset_materializations_for_node("page_classifier_model")[0].metadata
     assert metadata["pages"].value == 412 and metadata["useful_pages"].value == 169  # shared data + demo corpus
     assert metadata["auc"].value >= 0.7 and 0.4 <= metadata["precision"].value <= 1
+    assert metadata["word_model_terms"].value > 1000 and len(metadata["top_words"].value["useful"]) == 15
     assert current_model_path() == materialized_model_path()
     assert PageClassifier.load(materialized_model_path()).info["held_out"]["auc"] == metadata["auc"].value
     assert PageClassifierConfig().data_dir

@@ -1,0 +1,79 @@
+"""The word half of the page classifier: a logistic regression on a page's TF-IDF word vector, learned from our page
+labels. The LightGBM half sees what a page looks like (cues, maths, position, section); this half sees its
+vocabulary ("we initialise", "warm-up", "our encoder" against "outperforms", "related", "proceedings").
+
+Stored as plain numbers (each word's idf and weight, and the intercept), so the model file holds no text and needs
+no pickle; scikit-learn only fits the weights.
+"""
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from sklearn.linear_model import LogisticRegression
+
+TOKEN = re.compile(r"\b\w\w+\b")
+MIN_PAGES = 3  # a word must appear on this many training pages to get a weight
+INVERSE_REGULARISATION = 10.0
+
+
+def page_terms(text: str) -> Counter:
+    return Counter(TOKEN.findall(text.lower()))
+
+
+@dataclass
+class PageWordModel:
+    idf: dict[str, float]
+    weight: dict[str, float]
+    intercept: float
+
+    @classmethod
+    def fit(cls, pages: list[str], useful: np.ndarray) -> "PageWordModel":
+        counts = [page_terms(text) for text in pages]
+        document_frequency = Counter(term for terms in counts for term in terms)
+        vocabulary = sorted(term for term, n in document_frequency.items() if n >= MIN_PAGES)
+        # scikit-learn's smoothed idf: ln((1 + pages) / (1 + pages with the word)) + 1
+        idf = {term: math.log((1 + len(pages)) / (1 + document_frequency[term])) + 1 for term in vocabulary}
+        regression = LogisticRegression(C=INVERSE_REGULARISATION, max_iter=3000)
+        regression.fit(_matrix(counts, vocabulary, idf), np.asarray(useful, dtype=int))
+        weight = {term: float(w) for term, w in zip(vocabulary, regression.coef_[0])}
+        return cls(idf, weight, float(regression.intercept_[0]))
+
+    def logits(self, pages: list[str]) -> np.ndarray:
+        """log-odds that each page is useful."""
+        counts = [page_terms(text) for text in pages]
+        vocabulary = list(self.idf)
+        matrix = _matrix(counts, vocabulary, self.idf)
+        weights = np.array([self.weight[term] for term in vocabulary])
+        return matrix @ weights + self.intercept
+
+    def probabilities(self, pages: list[str]) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits(pages)))
+
+    def to_json(self) -> dict:
+        return {
+            "intercept": self.intercept,
+            "terms": {term: [round(self.idf[term], 6), round(self.weight[term], 6)] for term in self.idf},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "PageWordModel":
+        terms = data["terms"]
+        return cls({t: v[0] for t, v in terms.items()}, {t: v[1] for t, v in terms.items()}, data["intercept"])
+
+
+def _matrix(counts: list[Counter], vocabulary: list[str], idf: dict[str, float]) -> csr_matrix:
+    """Sublinear TF-IDF rows (1 + ln count, times idf), each scaled to unit length."""
+    column = {term: j for j, term in enumerate(vocabulary)}
+    rows, columns, values = [], [], []
+    for i, terms in enumerate(counts):
+        entries = [(column[t], (1 + math.log(n)) * idf[t]) for t, n in terms.items() if t in column]
+        norm = math.sqrt(sum(v * v for _, v in entries)) or 1.0
+        for j, value in entries:
+            rows.append(i)
+            columns.append(j)
+            values.append(value / norm)
+    return csr_matrix((values, (rows, columns)), shape=(len(counts), len(vocabulary)))
