@@ -2,6 +2,7 @@
 
 import functools
 import json
+import os
 import time
 from pathlib import Path
 
@@ -18,9 +19,23 @@ from annapurna_resources import BlobStore, CodeGenerator, Notifier, PaperIndex
 GROUP = "codegen"
 
 
+def _page_setting(name: str, default: str, low: float, high: float) -> float:
+    raw = os.environ.get(name, "").strip() or default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {raw!r}")
+    return value
+
+
 class PageSelectionConfig(dg.Config):
-    budget_tokens: int = 30000
-    max_fraction: float = 0.6
+    """The code generator's page budget: the best pages up to min(budget_tokens, max_fraction of the paper).
+    Defaults come from ANNAPURNA_PAGE_BUDGET_TOKENS and ANNAPURNA_PAGE_MAX_FRACTION, so lifecycle runs use them too."""
+
+    budget_tokens: int = int(_page_setting("ANNAPURNA_PAGE_BUDGET_TOKENS", "30000", 1, 10_000_000))
+    max_fraction: float = _page_setting("ANNAPURNA_PAGE_MAX_FRACTION", "0.6", 0.01, 1.0)
     min_probability: float = 0.02  # pages the classifier is this sure are useless never go in
 
 

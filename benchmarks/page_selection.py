@@ -1,7 +1,7 @@
 """Page selection on papers the classifier never saw: recall of the labelled method/setup pages and the share of
 the paper's tokens kept, with the pipeline's selection rule (PageSelectionConfig) and leave-one-paper-out models.
 
-    .venv/bin/python benchmarks/page_selection.py [DATA_DIR]
+    [ANNAPURNA_PAGE_MAX_FRACTION=0.75] .venv/bin/python benchmarks/page_selection.py [DATA_DIR]
 
 Prints one line per paper, then a final JSON line with `recall` and `token_fraction` (over all held-out pages).
 """

@@ -1,4 +1,8 @@
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -111,6 +115,26 @@ def test_bundled_model_keeps_the_transformer_architecture_and_training_pages(cap
     assert chosen["tokens_total"] == sum(map(estimate_tokens, pages))
     assert cli.main(["pages", str(pdf), "--budget", "2000", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["tokens_kept"] <= 2000
+
+
+@requires_shared_data
+def test_page_budget_comes_from_the_environment(tmp_path):
+    pdf = SHARED_PDFS / "transformer__1706.03762__attention_is_all_you_need.pdf"
+    env = {**os.environ, "ANNAPURNA_HOME": str(tmp_path), "ANNAPURNA_PAGE_MAX_FRACTION": "0.3"}
+    annapurna = Path(sys.executable).with_name("annapurna")
+    done = subprocess.run([annapurna, "pages", pdf, "--json"], env=env, capture_output=True, text=True, timeout=120)
+    chosen = json.loads(done.stdout)
+    assert 0 < chosen["tokens_kept"] <= 0.3 * chosen["tokens_total"]
+
+
+def test_a_wrong_page_budget_setting_is_refused_by_name(monkeypatch):
+    from annapurna_assets.codegen import _page_setting
+
+    monkeypatch.setenv("ANNAPURNA_PAGE_MAX_FRACTION", "60%")
+    with pytest.raises(ValueError, match="ANNAPURNA_PAGE_MAX_FRACTION must be a number from 0.01 to 1, got '60%'"):
+        _page_setting("ANNAPURNA_PAGE_MAX_FRACTION", "0.6", 0.01, 1.0)
+    monkeypatch.setenv("ANNAPURNA_PAGE_MAX_FRACTION", "")
+    assert _page_setting("ANNAPURNA_PAGE_MAX_FRACTION", "0.6", 0.01, 1.0) == 0.6
 
 
 def test_pages_refuses_a_file_that_is_not_a_pdf(tmp_path, capsys):
