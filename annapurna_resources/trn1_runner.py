@@ -340,10 +340,15 @@ def _bwrap_command(command: list[str], workdir: Path, ro_binds: dict[str, str], 
     interpreter = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
     interpreter |= {p for p in sys.path if p and os.path.isdir(p)}
     bound: list[str] = []
+    made: set[str] = set()
     for path in sorted(interpreter):  # parents sort first: a path inside one already bound needs no bind
-        if any(path == h or path.startswith(h.rstrip("/") + "/") for h in hidden) and not any(
-            path == b or path.startswith(b.rstrip("/") + "/") for b in bound
-        ):
+        root = next((h for h in hidden if path == h or path.startswith(h.rstrip("/") + "/")), None)
+        if root and not any(path == b or path.startswith(b.rstrip("/") + "/") for b in bound):
+            # bwrap would make the missing parents 0700, which the sandbox uid could not enter
+            for parent in reversed(Path(path).parents):
+                if len(parent.parts) > len(Path(root).parts) and str(parent) not in made:
+                    made.add(str(parent))
+                    args += ["--perms", "0755", "--dir", str(parent)]
             bound.append(path)
             args += ["--ro-bind", path, path]
     for device in _accelerator_devices():  # bwrap's fresh /dev has none: bind the host's Neuron and NVIDIA devices

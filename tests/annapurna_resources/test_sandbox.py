@@ -202,3 +202,15 @@ def test_hostile_scripts_are_contained_and_reported(tmp_path, monkeypatch):
         assert not marker_outside.exists(), "the read-only root stopped a write outside the work dir"
     finally:
         shutil.rmtree(outside, ignore_errors=True)
+
+
+def test_an_interpreter_under_a_hidden_directory_is_rebound_with_enterable_parents(monkeypatch, tmp_path):
+    # A checkout in /tmp or HOME: bwrap would create the venv's missing parents 0700, closed to the sandbox uid.
+    import sys
+
+    from annapurna_resources import trn1_runner
+
+    monkeypatch.setattr(sys, "prefix", "/tmp/checkout/project/.venv")
+    args = " ".join(trn1_runner._bwrap_command(["python", "main.py"], tmp_path, {}, 0))
+    parents = "--perms 0755 --dir /tmp/checkout --perms 0755 --dir /tmp/checkout/project"
+    assert f"{parents} --ro-bind /tmp/checkout/project/.venv /tmp/checkout/project/.venv" in args
