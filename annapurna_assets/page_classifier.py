@@ -121,7 +121,10 @@ class PageClassifier:
     def load(cls, path: Path) -> "PageClassifier":
         model = json.loads(path.read_text())
         if model["feature_names"] != FEATURE_NAMES or "words" not in model:
-            raise ValueError(f"{path} was trained on other features; retrain it (materialize page_classifier_model)")
+            raise ValueError(
+                f"{path} was trained by an older version (other features, or no word model); "
+                "retrain it (materialize page_classifier_model)"
+            )
         booster = lightgbm.Booster(model_str=model["lightgbm"])
         words = PageWordModel.from_json(model["words"])
         return cls(booster, Lexicons.from_json(model["lexicons"]), words, model.get("info", {}))
