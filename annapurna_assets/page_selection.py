@@ -1,8 +1,10 @@
 """Choosing the pages worth giving a code generator under a token budget.
 
-Pages are taken best-scored first until the budget is spent (the title and abstract reach the code generator
-separately, so page 1 competes like any other page). A page costs its tokens without boilerplate (running headers
-and footers, page numbers, lone URLs and arXiv stamps), which is also what the code generator gets.
+Pages are taken in order of score per token until the budget is spent: with P(useful) as the score, that keeps the
+most useful pages a budget can buy (a short hyperparameter page goes before a long page only slightly likelier to
+matter). The title and abstract reach the code generator separately, so page 1 competes like any other page.
+A page costs its tokens without boilerplate (running headers and footers, page numbers, lone URLs and arXiv
+stamps), which is also what the code generator gets.
 The pipeline's scores are the page classifier's P(useful) (`page_classifier`); `score_page` is a transparent
 cue score (implementation and setup cues, minus references and related work), one of the classifier's features.
 """
@@ -92,15 +94,15 @@ def score_page(text: str) -> float:
 def select_pages(
     pages: list[str], budget_tokens: int, page_scores: list[float] | None = None, min_score: float = 0.0
 ) -> PageSelection:
-    """Best-scored pages above `min_score` whose estimated tokens without boilerplate fit `budget_tokens`;
-    `tokens_total` counts the whole paper. `page_scores` (one per page) default to `score_page`."""
+    """Pages above `min_score`, highest score per token first, whose estimated tokens without boilerplate fit
+    `budget_tokens`; `tokens_total` counts the whole paper. `page_scores` (one per page) default to `score_page`."""
     tokens = [estimate_tokens(p) for p in strip_boilerplate(pages)]
     if page_scores is None:
         page_scores = [score_page(p) for p in pages]
     scores = {i + 1: round(float(score), 4) for i, score in enumerate(page_scores)}
     chosen: list[int] = []
     spent = 0
-    ranked = sorted(scores, key=lambda n: -scores[n])
+    ranked = sorted(scores, key=lambda n: -scores[n] / max(1, tokens[n - 1]))
     for number in ranked:
         cost = tokens[number - 1]
         if cost == 0 or spent + cost > budget_tokens:
