@@ -64,11 +64,18 @@ def test_boilerplate_is_stripped_but_equations_and_table_cells_stay():
 def test_word_model_learns_page_vocabulary_and_survives_its_file():
     import numpy as np
 
-    setups = [f"We train with Adam, learning rate 0.00{n}, batch size {n}0, dropout 0.1 for {n} epochs." for n in range(1, 7)]
-    others = [f"Smith et al. {2010 + n}. In Proceedings of NeurIPS, pp. {n}-9. Related work outperforms." for n in range(6)]
+    setups = [
+        f"We train with Adam, learning rate 0.00{n}, batch size {n}0, dropout 0.1 for {n} epochs." for n in range(1, 7)
+    ]
+    others = [
+        f"Smith et al. {2010 + n}. In Proceedings of NeurIPS, pp. {n}-9. Related work outperforms." for n in range(6)
+    ]
     others[0] += " Vaswani"
     model = PageWordModel.fit(setups + others, np.array([1] * 6 + [0] * 6))
-    unseen = ["We train for 30 epochs with batch size 128 and learning rate 0.01.", "Jones et al. 2021. In Proceedings."]
+    unseen = [
+        "We train for 30 epochs with batch size 128 and learning rate 0.01.",
+        "Jones et al. 2021. In Proceedings.",
+    ]
     setup, reference = model.probabilities(unseen)
     assert setup > 0.5 > reference
     again = PageWordModel.from_json(json.loads(json.dumps(model.to_json())))
