@@ -36,7 +36,7 @@ class PageSelectionConfig(dg.Config):
 
     budget_tokens: int = int(_page_setting("ANNAPURNA_PAGE_BUDGET_TOKENS", "30000", 1, 10_000_000))
     max_fraction: float = _page_setting("ANNAPURNA_PAGE_MAX_FRACTION", "0.6", 0.01, 1.0)
-    min_probability: float = 0.02  # pages the classifier is this sure are useless never go in
+    min_probability: float = 0.1  # a page this unlikely to be useful never goes in, however few tokens it costs
 
 
 def load_pages(blob_store: BlobStore, doc: dict) -> list[str]:
