@@ -32,7 +32,8 @@ def _page_setting(name: str, default: str, low: float, high: float) -> float:
 
 class PageSelectionConfig(dg.Config):
     """The code generator's page budget: pages by P(useful) per token, up to min(budget_tokens, max_fraction of the
-    paper). Defaults come from ANNAPURNA_PAGE_BUDGET_TOKENS and ANNAPURNA_PAGE_MAX_FRACTION, so lifecycle runs use them too."""
+    paper). Defaults come from ANNAPURNA_PAGE_BUDGET_TOKENS and ANNAPURNA_PAGE_MAX_FRACTION, so lifecycle runs use
+    them too."""
 
     budget_tokens: int = int(_page_setting("ANNAPURNA_PAGE_BUDGET_TOKENS", "30000", 1, 10_000_000))
     max_fraction: float = _page_setting("ANNAPURNA_PAGE_MAX_FRACTION", "0.6", 0.01, 1.0)
