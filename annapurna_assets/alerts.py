@@ -43,7 +43,12 @@ class CheckCursor:
         return json.dumps({"settled_through": self.settled_through, "posted": sorted(self.posted)})
 
 
-@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Posts each failed asset check once to Slack: to its paper's thread, or to the channel for "
+    "unpartitioned assets (log only without Slack).",
+)
 def check_failure_alert_sensor(context: dg.SensorEvaluationContext, notifier: Notifier) -> dg.SensorResult:
     """Posts each failed asset check once: to its paper's thread, or to the channel for unpartitioned assets."""
     if context.repository_def is None:
@@ -125,7 +130,10 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 1] + "…"
 
 
-@dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.run_failure_sensor(
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Posts each failed run (job, run id, error) to Slack's channel and to the threads of its papers.",
+)
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext, notifier: Notifier) -> None:
     """Posts a failed run (job, run id, error) to the channel, and to the threads of the papers it names."""
     run = context.dagster_run
@@ -186,19 +194,22 @@ def post_failed_checks(defs: dg.Definitions, instance: dg.DagsterInstance) -> No
     instance.run_storage.set_cursor_values({HEADLESS_CURSOR_KEY: result.cursor})
 
 
-def post_failed_runs(defs: dg.Definitions, instance: dg.DagsterInstance, failed: list) -> None:
-    """What the daemon's run_failure_alert_sensor would post for headless runs (`annapurna demo`) that failed
-    (`execute_in_process` results), with Slack set up."""
+def post_failed_runs(defs: dg.Definitions, instance: dg.DagsterInstance, failed: list[dg.DagsterRun]) -> None:
+    """What the daemon's run_failure_alert_sensor would post for runs that failed without the daemon watching
+    (`annapurna demo`), with Slack set up."""
     from annapurna_resources.slack_notifier import SlackNotifier
 
     if not isinstance((defs.resources or {}).get("notifier"), SlackNotifier):
         return
-    for result in failed:
+    for run in failed:
+        [failure] = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records or [None]
+        if failure is None:
+            continue
         with dg.build_run_status_sensor_context(
             sensor_name=run_failure_alert_sensor.name,
-            dagster_event=result.get_run_failure_event(),
+            dagster_event=failure.event_log_entry.dagster_event,
             dagster_instance=instance,
-            dagster_run=result.dagster_run,
+            dagster_run=run,
             resources=defs.resources,
         ) as context:
             run_failure_alert_sensor(context.for_run_failure())

@@ -223,7 +223,8 @@ def build_blob_store():
     ANNAPURNA_S3_PREFIX)."""
     kind = _env("ANNAPURNA_BLOBS", "s3" if environment() == "aws" else "local").strip().lower()
     if kind == "local":
-        return LocalBlobStore()
+        server = os.environ.get("ANNAPURNA_BLOB_SERVER_URL")
+        return LocalBlobStore(**({"browser_base_url": server} if server else {}))
     if kind == "s3":
         from annapurna_resources.s3_blob_store import S3BlobStore
 

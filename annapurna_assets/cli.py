@@ -192,9 +192,32 @@ def cmd_ui(args) -> int:
     limits = configure_pools(_instance())
     print(f"concurrency pools: {', '.join(f'{pool}={limit}' for pool, limit in limits.items())}", file=sys.stderr)
     print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home})", file=sys.stderr)
+    _serve_blobs_for_browser()
     dagster = Path(sys.executable).with_name("dagster")  # the one beside this interpreter, venv active or not
     command = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
     return subprocess.call(command, cwd=PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)})
+
+
+def _serve_blobs_for_browser() -> None:
+    """Code, loss curves and traces that the UI's metadata links to (S3 blobs have presigned links instead)."""
+    from urllib.parse import urlsplit
+
+    from annapurna_resources.blob_server import serve_blobs
+
+    blob_store = _blob_store()
+    base_url = getattr(blob_store, "browser_base_url", "")
+    if not base_url:
+        return
+    address = urlsplit(base_url)
+    try:
+        serve_blobs(blob_store, address.hostname or "127.0.0.1", address.port or 80)
+    except OSError as error:
+        print(
+            f"blobs are not served on {base_url} ({error}): code, loss curve and trace links will not open",
+            file=sys.stderr,
+        )
+        return
+    print(f"blobs (code, loss curves, traces) served read-only on {base_url}/blobs/", file=sys.stderr)
 
 
 def _topic_argument(text: str):

@@ -7,16 +7,17 @@ import time
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from annapurna_assets.code_contract import check_contract
 from annapurna_assets.ingest import paper_document, paper_text
 from annapurna_assets.page_classifier import PageClassifier, current_model_path
 from annapurna_assets.page_selection import PageSelection, estimate_tokens, select_pages, strip_boilerplate
-from annapurna_assets.partitions import paper_check, papers_partitions
+from annapurna_assets.partitions import accepted_papers_partitions, paper_check
 from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
 from annapurna_resources import BlobStore, CodeGenerator, Notifier, PaperIndex
 
-GROUP = "codegen"
+MAX_CODE_SHOWN = 60_000  # characters of the script shown in the asset's metadata (all of any usual script)
 
 
 def _page_setting(name: str, default: str, low: float, high: float) -> float:
@@ -35,9 +36,17 @@ class PageSelectionConfig(dg.Config):
     paper). Defaults come from ANNAPURNA_PAGE_BUDGET_TOKENS and ANNAPURNA_PAGE_MAX_FRACTION, so lifecycle runs use
     them too."""
 
-    budget_tokens: int = int(_page_setting("ANNAPURNA_PAGE_BUDGET_TOKENS", "30000", 1, 10_000_000))
-    max_fraction: float = _page_setting("ANNAPURNA_PAGE_MAX_FRACTION", "0.6", 0.01, 1.0)
-    min_probability: float = 0.1  # a page this unlikely to be useful never goes in, however few tokens it costs
+    budget_tokens: int = Field(
+        default=int(_page_setting("ANNAPURNA_PAGE_BUDGET_TOKENS", "30000", 1, 10_000_000)),
+        description="At most this many tokens of pages reach the code generator.",
+    )
+    max_fraction: float = Field(
+        default=_page_setting("ANNAPURNA_PAGE_MAX_FRACTION", "0.6", 0.01, 1.0),
+        description="At most this fraction of the paper's tokens reach the code generator.",
+    )
+    min_probability: float = Field(
+        default=0.1, description="A page less likely than this to be useful never goes in, however short."
+    )
 
 
 def load_pages(blob_store: BlobStore, doc: dict) -> list[str]:
@@ -87,10 +96,25 @@ def choose_pages(key: str, paper_index: PaperIndex, blob_store: BlobStore, confi
             "tokens_total": selection.tokens_total,
             "token_fraction": round(selection.token_fraction, 3),
             "budget_tokens": budget,
-            "scores": dg.MetadataValue.json({str(k): v for k, v in selection.scores.items()}),
+            "pages_table": dg.MetadataValue.md(_pages_table(pages, selection)),
             "method": method,
         }
     )
+
+
+def _pages_table(pages: list[str], selection: PageSelection) -> str:
+    """Every page with its P(useful), its tokens and whether the code generator reads it."""
+    kept = set(selection.pages)
+    rows = [
+        f"| {n} | {selection.scores.get(n, 0.0):.2f} | {estimate_tokens(text)} | {'kept' if n in kept else '-'} | "
+        f"{_first_words(text)} |"
+        for n, text in enumerate(pages, start=1)
+    ]
+    return "| page | P(useful) | tokens | read | starts with |\n|---|---|---|---|---|\n" + "\n".join(rows)
+
+
+def _first_words(text: str, words: int = 10) -> str:
+    return " ".join(text.split()[:words]).replace("|", "\\|")
 
 
 def write_code(key: str, paper_index: PaperIndex, blob_store: BlobStore, code_generator: CodeGenerator) -> StageOutcome:
@@ -131,16 +155,22 @@ def write_code(key: str, paper_index: PaperIndex, blob_store: BlobStore, code_ge
             {"problems": "; ".join(contract_problems) or "none"},
         )
     ]
-    if smoke:
-        passed = bool(smoke.get("passed")) and not failed
+    if code_generator.smoke_runs:
+        passed = bool(smoke and smoke.get("passed")) and not failed
+        if passed:
+            smoke_description = f"smoke run (ANNAPURNA_SMOKE=1) passed in {smoke.get('seconds', 0):.1f} s"
+        elif smoke:
+            smoke_description = (
+                f"no attempt passed its smoke run: {result.get('final_error') or smoke.get('reason', '')}"
+            )
+        else:
+            smoke_description = f"no attempt got as far as a smoke run: {result.get('final_error') or 'no code'}"
         checks.append(
             CheckOutcome(
                 "smoke_run_passed",
                 passed,
-                f"smoke run (ANNAPURNA_SMOKE=1) passed in {smoke.get('seconds', 0):.1f} s"
-                if passed
-                else f"no attempt passed its smoke run: {result.get('final_error') or smoke.get('reason', '')}",
-                {"status": smoke.get("status", ""), "attempts": len(result.get("attempts", []))},
+                smoke_description,
+                {"status": (smoke or {}).get("status", "not run"), "attempts": len(result.get("attempts", []))},
             )
         )
     llm_metadata = {}
@@ -165,8 +195,9 @@ def write_code(key: str, paper_index: PaperIndex, blob_store: BlobStore, code_ge
             "data": result.get("data_note", ""),
             "lines": code.count("\n") + 1,
             "bytes": len(code),
+            "code": dg.MetadataValue.md(f"```python\n{code[:MAX_CODE_SHOWN]}\n```"),
+            "open_code": dg.MetadataValue.url(blob_store.browser_url(ref, ".py")),
             "blob": ref,
-            "path": dg.MetadataValue.path(blob_store.location(ref)),
             "hyperparameters_from_paper": dg.MetadataValue.md(
                 "| name | in paper | used | page |\n|---|---|---|---|\n" + hyperparameter_rows
                 if hyperparameter_rows
@@ -199,7 +230,10 @@ def _attempts_table(attempts: list[dict]) -> str:
 
 
 @dg.asset(
-    partitions_def=papers_partitions, group_name=GROUP, deps=[paper_text, "page_classifier_model"], kinds={"python"}
+    partitions_def=accepted_papers_partitions,
+    group_name="read",
+    deps=[paper_text, "page_classifier_model"],
+    kinds={"python"},
 )
 def selected_pages(
     context: dg.AssetExecutionContext,
@@ -208,46 +242,47 @@ def selected_pages(
     blob_store: BlobStore,
 ):
     """The pages most useful for implementing the paper, under a token budget."""
-    yield from asset_events(choose_pages(context.partition_key, paper_index, blob_store, config))
+    yield from asset_events(context, choose_pages(context.partition_key, paper_index, blob_store, config))
 
 
-# A multi_asset only so that `can_subset` makes the check outputs optional: `smoke_run_passed` is reported only
-# by generators with a smoke step (the LLM generators), not by the offline scaffold.
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "generated_code",
-            deps=[selected_pages],
-            kinds={"pytorch"},
-            group_name=GROUP,
-            description="A runnable PyTorch training script (`python main.py`) reproducing the paper at small scale.",
-        )
-    ],
-    partitions_def=papers_partitions,
-    can_subset=True,
-    check_specs=[
-        paper_check(
-            "meets_contract",
-            "generated_code",
-            "Parses; allow-listed imports; torch_xla/cuda/cpu device; METRICS lines; time budget and smoke mode; "
-            "main guard; no network, subprocess or outside files.",
-        ),
-        paper_check(
-            "smoke_run_passed",
-            "generated_code",
-            "LLM generators: the script ran with ANNAPURNA_SMOKE=1 in the sandbox, exited 0 and printed a final "
-            "METRICS line with a finite final_loss (after up to max_attempts repairs).",
-        ),
-    ],
+MEETS_CONTRACT = paper_check(
+    "meets_contract",
+    "generated_code",
+    "Parses; allow-listed imports; torch_xla/cuda/cpu device; METRICS lines; time budget and smoke mode; "
+    "main guard; no network, subprocess or outside files.",
+    partitions_def=accepted_papers_partitions,
 )
-def generated_code(
-    context: dg.AssetExecutionContext,
-    paper_index: PaperIndex,
-    blob_store: BlobStore,
-    code_generator: CodeGenerator,
-    notifier: Notifier,
-):
-    """A runnable PyTorch training script (`python main.py`) reproducing the paper at small scale."""
-    outcome = write_code(context.partition_key, paper_index, blob_store, code_generator)
-    notifier.code_generated(context.log, context.partition_key, paper_index.get(context.partition_key)["code"])
-    yield from asset_events(outcome)
+SMOKE_RUN_PASSED = paper_check(
+    "smoke_run_passed",
+    "generated_code",
+    "The script ran with ANNAPURNA_SMOKE=1 in the sandbox, exited 0 and printed a final METRICS line with a finite "
+    "final_loss (after up to max_attempts repairs).",
+    partitions_def=accepted_papers_partitions,
+)
+
+
+def build_generated_code(smoke_runs: bool) -> dg.AssetsDefinition:
+    """`generated_code`, with the smoke-run check only where the configured generator smoke-runs its scripts
+    (the LLM generators; the offline scaffold does not), so no check is declared that is never evaluated."""
+
+    @dg.asset(
+        name="generated_code",
+        partitions_def=accepted_papers_partitions,
+        group_name="code",
+        deps=[selected_pages],
+        kinds={"pytorch"},
+        check_specs=[MEETS_CONTRACT, *([SMOKE_RUN_PASSED] if smoke_runs else [])],
+    )
+    def generated_code(
+        context: dg.AssetExecutionContext,
+        paper_index: PaperIndex,
+        blob_store: BlobStore,
+        code_generator: CodeGenerator,
+        notifier: Notifier,
+    ):
+        """A runnable PyTorch training script (`python main.py`) reproducing the paper at small scale."""
+        outcome = write_code(context.partition_key, paper_index, blob_store, code_generator)
+        notifier.code_generated(context.log, context.partition_key, paper_index.get(context.partition_key)["code"])
+        yield from asset_events(context, outcome)
+
+    return generated_code

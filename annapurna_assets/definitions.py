@@ -9,7 +9,7 @@ import dagster as dg
 
 from annapurna_assets.alerts import check_failure_alert_sensor, run_failure_alert_sensor
 from annapurna_assets.backends import build_resources
-from annapurna_assets.codegen import generated_code, selected_pages
+from annapurna_assets.codegen import build_generated_code, selected_pages
 from annapurna_assets.execution import trn1_batch_job, trn_run
 from annapurna_assets.idle_stop import trn1_idle_stop_sensor
 from annapurna_assets.ingest import paper_metadata, paper_text, raw_pdf
@@ -17,30 +17,27 @@ from annapurna_assets.judging import verdict
 from annapurna_assets.lifecycle import lifecycle_batch_job
 from annapurna_assets.listings import arxiv_listing, conference_listing
 from annapurna_assets.page_model import page_classifier_model
-from annapurna_assets.partitions import papers_partitions
-from annapurna_assets.sensors import (
-    LIFECYCLE_JOB,
-    build_paper_lifecycle_sensor,
-    local_folder_sensor,
-    trn1_batch_sensor,
-)
-
-PAPER_ASSETS = [paper_metadata, verdict, raw_pdf, paper_text, selected_pages, generated_code]
-
-paper_lifecycle_job = dg.define_asset_job(
-    LIFECYCLE_JOB,
-    selection=dg.AssetSelection.assets(*PAPER_ASSETS),
-    partitions_def=papers_partitions,
-    executor_def=dg.in_process_executor,
-    description="One paper from registration to generated code (execution is batched by trn1_batch_sensor).",
-)
+from annapurna_assets.sensors import build_paper_lifecycle_sensor, local_folder_sensor, trn1_batch_sensor
 
 
 def build_definitions() -> dg.Definitions:
     """The Definitions, with resources configured from the environment as it is now."""
+    resources = build_resources()
+    generated_code = build_generated_code(smoke_runs=resources["code_generator"].smoke_runs)
     return dg.Definitions(
-        assets=[conference_listing, arxiv_listing, page_classifier_model, *PAPER_ASSETS, trn_run],
-        jobs=[paper_lifecycle_job, lifecycle_batch_job, trn1_batch_job],
+        assets=[
+            conference_listing,
+            arxiv_listing,
+            paper_metadata,
+            verdict,
+            raw_pdf,
+            paper_text,
+            page_classifier_model,
+            selected_pages,
+            generated_code,
+            trn_run,
+        ],
+        jobs=[lifecycle_batch_job, trn1_batch_job],
         sensors=[
             local_folder_sensor,
             build_paper_lifecycle_sensor(int(os.environ.get("ANNAPURNA_LIFECYCLE_BATCH_SIZE") or 50)),
@@ -49,7 +46,7 @@ def build_definitions() -> dg.Definitions:
             check_failure_alert_sensor,
             run_failure_alert_sensor,
         ],
-        resources=build_resources(),
+        resources=resources,
         executor=dg.in_process_executor,
     )
 

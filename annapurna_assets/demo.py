@@ -1,75 +1,102 @@
-"""`annapurna demo`: the whole lifecycle, headless and in-process, on the bundled corpus (or any folder).
+"""`annapurna demo`: the whole lifecycle, headless, on the bundled corpus (or any folder).
 
-It does what the daemon would: evaluates `local_folder_sensor` and `paper_lifecycle_sensor` once, runs the
-lifecycle runs they request, then flushes every pending paper through `trn1_batch_job` in batches (as the
-sensor does after max_wait).
-Every run is recorded in the instance under ANNAPURNA_HOME, so the UI shows it all afterwards.
+It does what the daemon would: evaluates `local_folder_sensor` and `paper_lifecycle_sensor` once, launches the
+lifecycle runs they request, then flushes every pending paper through `trn1_batch_job` in batches (as the sensor does
+after max_wait). Runs are launched through the instance from the `annapurna` code location, as the daemon launches
+them (a run worker process each), so the UI shows them with their origin, on the Overview timeline and job pages.
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
+from dagster._cli.job import _create_run
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import ModuleTarget
 from tqdm import tqdm
 
 from annapurna_assets.alerts import post_failed_checks, post_failed_runs
 from annapurna_assets.lifecycle import BATCH_JOB, lifecycle_paper_keys
-from annapurna_assets.partitions import local_paper_key
+from annapurna_assets.partitions import papers_partitions
 from annapurna_assets.progress import pending_execution
-from annapurna_assets.sensors import batch_run_request, plan_batch
+from annapurna_assets.sensors import batch_run_request, folder_paper_keys, plan_batch
 
-PROGRESS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # one line per paper as it finishes
+CODE_LOCATION = "annapurna"
+STARTED_BY = {"annapurna/started_by": "annapurna demo"}
 
 
 def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
     """Registers the watched folder's new papers, runs their lifecycle and every pending paper through trn1."""
     started = time.time()
     resources = defs.resources
-    registered = evaluate_sensor(defs, instance, "local_folder_sensor")
+    evaluate_sensor(defs, instance, "local_folder_sensor")
     lifecycle = evaluate_sensor(defs, instance, "paper_lifecycle_sensor")
     new_papers = [] if isinstance(lifecycle, dg.SkipReason) else lifecycle.run_requests
-    lifecycle_job = defs.resolve_job_def(BATCH_JOB)
     failed_runs = []
-    for request in new_papers:
-        outcome = lifecycle_job.execute_in_process(
-            instance=instance,
-            run_config={**request.run_config, **PROGRESS},
-            raise_on_error=False,
-            tags={**request.tags, "annapurna/started_by": "annapurna demo"},
-        )
-        if not outcome.success:
-            failed_runs.append(outcome)
+    with code_location(instance) as launch:
+        runs = [launch(BATCH_JOB, request) for request in new_papers]
+        failed_runs += [run for run in wait_for_runs(instance, runs) if run.status != dg.DagsterRunStatus.SUCCESS]
 
-    batch_job = defs.resolve_job_def("trn1_batch_job")
-    paper_index = resources["paper_index"]
-    launcher = resources["launcher"]
-    pending = pending_execution(instance, paper_index)
-    with tqdm(total=len(pending), desc="trn1 batches", unit="paper") as bar:
-        while batch := plan_batch(pending, launcher.batch_size, max_wait_s=0, now=time.time()):
-            request = batch_run_request(batch)
-            outcome = batch_job.execute_in_process(
-                instance=instance,
-                run_config={**request.run_config, **PROGRESS},
-                raise_on_error=False,
-                tags={**request.tags, "annapurna/started_by": "annapurna demo"},
-            )
-            if not outcome.success:
-                failed_runs.append(outcome)
-            for key in batch:
-                del pending[key]
-            bar.update(len(batch))
+        pending = pending_execution(instance, resources["paper_index"])
+        batch_size = resources["launcher"].batch_size
+        with tqdm(total=len(pending), desc="trn1 batches", unit="paper") as bar:
+            while batch := plan_batch(pending, batch_size, max_wait_s=0, now=time.time()):
+                [run] = wait_for_runs(instance, [launch("trn1_batch_job", batch_run_request(batch))])
+                if run.status != dg.DagsterRunStatus.SUCCESS:
+                    failed_runs.append(run)
+                for key in batch:
+                    del pending[key]
+                bar.update(len(batch))
     # What the daemon's alert sensors would post, when Slack is set up.
     post_failed_checks(defs, instance)
     post_failed_runs(defs, instance, failed_runs)
     found, _ = resources["paper_folder"].scan()
+    folder_keys = folder_paper_keys(instance.get_dynamic_partitions(papers_partitions.name), found)
     return {
         "seconds": round(time.time() - started, 1),
         "new_papers": sum(len(lifecycle_paper_keys(r.run_config)) for r in new_papers),
-        "registered_from_folder": len(registered.dynamic_partitions_requests[0].partition_keys)
-        if registered.dynamic_partitions_requests
-        else 0,
-        "failed_runs": [result.run_id for result in failed_runs],
-        "folder_papers": sorted({local_paper_key(paper.sha256) for paper in found}),
+        "failed_runs": [run.run_id for run in failed_runs],
+        "folder_papers": sorted(set(folder_keys.values())),
     }
+
+
+@contextmanager
+def code_location(instance: dg.DagsterInstance) -> Iterator:
+    """A `launch(job_name, run_request) -> run id` that launches runs of the `annapurna` code location (loaded in a
+    code server, as `annapurna ui` loads it) with the instance's run launcher, bypassing the run queue."""
+    target = ModuleTarget(
+        module_name="annapurna_assets.definitions", attribute=None, working_directory=None, location_name=CODE_LOCATION
+    )
+    with WorkspaceProcessContext(instance, target) as workspace_process:
+        workspace = workspace_process.create_request_context()
+        location = workspace.get_code_location(CODE_LOCATION)
+        repository = next(iter(location.get_repositories().values()))
+
+        def launch(job_name: str, request: dg.RunRequest) -> str:
+            run = _create_run(
+                instance=instance,
+                code_location=location,
+                remote_repo=repository,
+                remote_job=repository.get_full_job(job_name),
+                run_config=request.run_config,
+                tags={**request.tags, **STARTED_BY},
+                op_selection=None,
+                run_id=None,
+            )
+            instance.launch_run(run.run_id, workspace)
+            return run.run_id
+
+        yield launch
+
+
+def wait_for_runs(instance: dg.DagsterInstance, run_ids: list[str], poll_s: float = 0.5) -> list[dg.DagsterRun]:
+    """The runs, once every one of them has finished."""
+    while True:
+        runs = [instance.get_run_by_id(run_id) for run_id in run_ids]
+        if all(run.is_finished for run in runs):
+            return runs
+        time.sleep(poll_s)
 
 
 def evaluate_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str):

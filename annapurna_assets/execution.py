@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dagster as dg
+from pydantic import Field
 
-from annapurna_assets.codegen import generated_code
 from annapurna_assets.ingest import paper_document
 from annapurna_assets.loss_curve import loss_curve_png
-from annapurna_assets.partitions import paper_check, papers_partitions
+from annapurna_assets.partitions import accepted_papers_partitions, paper_check
+from annapurna_assets.stage import CheckOutcome, StageOutcome, paper_chain, partition_events
 from annapurna_resources import BlobStore, Notifier, PaperIndex, Trn1Launcher
+from annapurna_resources.blob_server import perfetto_url
 from annapurna_resources.trn1_launcher import ScriptResult
 
 RUN_RESULT = dg.AssetKey("trn_run_result")
@@ -123,11 +125,12 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
             f"{op['self_device_ms']:.2f} |"
             for op in top[:15]
         )
+        trace_url = blob_store.browser_url(trace_ref, ".json")
         profile_metadata = {
-            "trace": dg.MetadataValue.path(blob_store.location(trace_ref)),
+            "open_in_perfetto": dg.MetadataValue.url(perfetto_url(trace_url)),
+            "trace": dg.MetadataValue.url(trace_url),
             "trace_blob": trace_ref,
-            "open_with": dg.MetadataValue.url("https://ui.perfetto.dev"),
-            "profiled_optimizer_steps": summary.get("profiled_optimizer_steps", 0),
+            "profiled_optimizer_steps": str(summary.get("profiled_optimizer_steps", 0)),
             "top_operators": dg.MetadataValue.md(
                 "| operator | calls | self CPU ms | total CPU ms | self device ms |\n|---|---|---|---|---|\n" + rows
             ),
@@ -136,23 +139,26 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
         profile_metadata.update(_time_split_metadata(split))
     paper_index.update(result.paper_key, run=run_section, **({"profile": profile_section} if profile_section else {}))
 
+    # Only numbers comparable across papers are numeric metadata (Dagster plots those as one series across
+    # partitions); a paper's own figures (its loss, its steps per second) go into tables.
     run_metadata = {
         "status": result.status,
-        "exit_code": result.exit_code if result.exit_code is not None else -1,
+        "exit_code": str(result.exit_code),
         "wall_seconds": result.seconds,
         "device": device,
         "host": launcher.device_description,
         "reason": result.reason or "none",
-        "metrics_lines": len(result.metrics),
+        "final_metrics": dg.MetadataValue.md(_final_metrics_table(final)),
+        "metrics_lines": str(len(result.metrics)),
+        "code": dg.MetadataValue.url(blob_store.browser_url(doc["code"]["ref"], ".py")),
         "code_blob": doc["code"]["ref"],
         "stdout_tail": dg.MetadataValue.md(f"```\n{result.stdout_tail[-1500:]}\n```"),
         "stderr_tail": dg.MetadataValue.md(f"```\n{result.stderr_tail[-1500:]}\n```"),
     }
-    for name, value in final.items():  # numbers become metadata, so Dagster plots them across runs
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            run_metadata[name] = float(value)
     if loss_curve:
-        run_metadata["loss_curve"] = dg.MetadataValue.path(blob_store.location(run_section["loss_curve_ref"]))
+        curve_url = blob_store.browser_url(run_section["loss_curve_ref"], ".png")
+        run_metadata["loss_curve"] = dg.MetadataValue.md(f"![loss curve of {result.paper_key}]({curve_url})")
+        run_metadata["loss_curve_png"] = dg.MetadataValue.url(curve_url)
     if result.instance_hours:
         run_metadata["instance_hours"] = round(result.instance_hours, 6)
         run_metadata["cost_usd"] = round(result.usd, 6)
@@ -161,8 +167,17 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
     return PaperExecution(result.paper_key, run_metadata, profile_metadata, passed, description)
 
 
+def _final_metrics_table(final: dict) -> str:
+    rows = [
+        f"| {name} | {value:.6g} |" if isinstance(value, float) else f"| {name} | {value} |"
+        for name, value in final.items()
+        if not isinstance(value, dict | list)
+    ]
+    return "| metric | final value |\n|---|---|\n" + "\n".join(rows) if rows else "_no METRICS line_"
+
+
 def _time_split_metadata(split: dict) -> dict:
-    """Compute, data loading and idle time of the profiled steps: numbers (plotted) and a table."""
+    """Compute, data loading and idle time of the profiled steps, as a table."""
     parts = [name for name in ("compute_ms", "data_loading_ms", "idle_ms", "device_busy_ms") if name in split]
     wall = split.get("wall_ms") or 0.0
     if not parts or not wall:
@@ -172,7 +187,6 @@ def _time_split_metadata(split: dict) -> dict:
         for name in parts
     )
     return {
-        **{f"time_{name}": float(split[name]) for name in parts},
         "time_split": dg.MetadataValue.md(
             f"Profiled steps: {wall:.1f} ms wall\n\n| part | ms | share |\n|---|---|---|\n{rows}"
         ),
@@ -183,24 +197,32 @@ def _time_split_metadata(split: dict) -> dict:
     specs=[
         dg.AssetSpec(
             RUN_RESULT,
-            deps=[generated_code],
-            partitions_def=papers_partitions,
-            group_name="execution",
+            deps=["generated_code"],
+            partitions_def=accepted_papers_partitions,
+            group_name="execute",
             kinds={"pytorch"},
-            description="Status, exit code, wall time, device and METRICS of the run.",
+            description="Status, exit code, wall time, device, final METRICS and the loss curve of the run.",
         ),
         dg.AssetSpec(
             PROFILE,
-            deps=[generated_code],
-            partitions_def=papers_partitions,
-            group_name="execution",
+            deps=["generated_code"],
+            partitions_def=accepted_papers_partitions,
+            group_name="execute",
             skippable=True,
             kinds={"pytorch"},
-            description="torch.profiler trace (Perfetto/Chrome JSON) and the top operators.",
+            description="torch.profiler trace (Perfetto/Chrome JSON, opens in Perfetto) and the top operators.",
         ),
     ],
-    check_specs=[paper_check(RUN_CHECK, "trn_run_result", "Exited 0 with a finite final loss.", blocking=False)],
-    partitions_def=papers_partitions,
+    check_specs=[
+        paper_check(
+            RUN_CHECK,
+            "trn_run_result",
+            "Exited 0 with a finite final loss.",
+            blocking=False,
+            partitions_def=accepted_papers_partitions,
+        )
+    ],
+    partitions_def=accepted_papers_partitions,
     pool="trn1",
 )
 def trn_run(
@@ -212,9 +234,14 @@ def trn_run(
 ):
     """One paper's generated code, run as a batch of one (the sensor batches ten through trn1_batch_job)."""
     [execution] = execute_papers(context, [context.partition_key], launcher, paper_index, blob_store, notifier)
-    yield dg.MaterializeResult(asset_key=RUN_RESULT, metadata=execution.run_metadata)
+    key = context.partition_key
+    yield dg.MaterializeResult(
+        asset_key=RUN_RESULT, metadata={**execution.run_metadata, "paper": paper_chain(key, "trn_run_result")}
+    )
     if execution.profile_metadata:
-        yield dg.MaterializeResult(asset_key=PROFILE, metadata=execution.profile_metadata)
+        yield dg.MaterializeResult(
+            asset_key=PROFILE, metadata={**execution.profile_metadata, "paper": paper_chain(key, "trn_profile")}
+        )
     yield dg.AssetCheckResult(
         asset_key=RUN_RESULT,
         check_name=RUN_CHECK,
@@ -224,11 +251,11 @@ def trn_run(
 
 
 class Trn1BatchConfig(dg.Config):
-    paper_keys: list[str]
-    smoke: bool = False
+    paper_keys: list[str] = Field(description="The accepted papers whose generated code runs as this one batch.")
+    smoke: bool = Field(default=False, description="Run each script in smoke mode (ANNAPURNA_SMOKE=1: seconds, tiny).")
 
 
-@dg.op(pool="trn1")
+@dg.op(pool="trn1", out={})
 def run_trn1_batch(
     context: dg.OpExecutionContext,
     config: Trn1BatchConfig,
@@ -236,29 +263,22 @@ def run_trn1_batch(
     paper_index: PaperIndex,
     blob_store: BlobStore,
     notifier: Notifier,
-) -> None:
+) -> Iterator:
     """Runs the configured papers as one batch and reports each paper's materializations and check."""
-    for event in batch_events(
-        execute_papers(context, config.paper_keys, launcher, paper_index, blob_store, notifier, config.smoke)
-    ):
-        context.log_event(event)
-
-
-def batch_events(executions: list[PaperExecution]) -> Iterator:
-    for execution in executions:
-        yield dg.AssetMaterialization(RUN_RESULT, partition=execution.paper_key, metadata=execution.run_metadata)
-        if execution.profile_metadata:
-            yield dg.AssetMaterialization(PROFILE, partition=execution.paper_key, metadata=execution.profile_metadata)
-        yield dg.AssetCheckEvaluation(
-            asset_key=RUN_RESULT,
-            check_name=RUN_CHECK,
-            passed=execution.check_passed,
-            partition=execution.paper_key,
-            metadata={"outcome": execution.check_description},
+    executions = execute_papers(context, config.paper_keys, launcher, paper_index, blob_store, notifier, config.smoke)
+    run_results = {
+        e.paper_key: StageOutcome(
+            e.run_metadata, [CheckOutcome(RUN_CHECK, e.check_passed, e.check_description, blocking=False)]
         )
+        for e in executions
+    }
+    yield from partition_events(context, RUN_RESULT, run_results)
+    profiles = {e.paper_key: StageOutcome(e.profile_metadata) for e in executions if e.profile_metadata}
+    yield from partition_events(context, PROFILE, profiles)
 
 
 @dg.job(tags={"annapurna/kind": "trn1-batch", "dagster/max_retries": "0"}, executor_def=dg.in_process_executor)
 def trn1_batch_job():
-    """One batch of papers on the trn1 launcher (launched by trn1_batch_sensor)."""
+    """One batch of accepted papers' generated code on the trn1 launcher: launched by trn1_batch_sensor with the paper
+    keys in its run config; reports each paper's trn_run_result, trn_profile and run_succeeded."""
     run_trn1_batch()

@@ -27,7 +27,12 @@ def last_batch_end(instance: dg.DagsterInstance) -> float | None:
     return max(ends, default=None)
 
 
-@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Stops the trn1 EC2 instance once no batch is in flight and it has been idle for the launcher's "
+    "ec2_idle_stop_minutes (nothing to do without an EC2 instance).",
+)
 def trn1_idle_stop_sensor(context: dg.SensorEvaluationContext, launcher: Trn1Launcher):
     """Stops the EC2 instance when no trn1_batch_job run is in flight and it has been idle (since the last batch
     ended, or since it was started if that was later) for the launcher's `ec2_idle_stop_minutes`."""

@@ -6,18 +6,17 @@ papers and the team wants a few. The PDF is fetched at most once, by whichever s
 """
 
 import json
+import re
 
 import dagster as dg
 
-from annapurna_assets.partitions import paper_check, papers_partitions
+from annapurna_assets.partitions import accepted_papers_partitions, paper_check, papers_partitions
 from annapurna_assets.pdf_text import extract_pages, inspect_pdf, read_heading, text_problem
 from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
 from annapurna_resources import BlobStore, PaperIndex, PaperSources, PdfFetcher
 from annapurna_resources.listed_paper import ListedPaper
 from annapurna_resources.paper_sources import SourceUnavailable
 from annapurna_resources.pdf_fetcher import PdfUnavailable
-
-GROUP = "ingest"
 
 
 def paper_document(paper_index: PaperIndex, paper_key: str, *sections: str) -> dict:
@@ -35,6 +34,15 @@ def link(url: str) -> dg.MetadataValue:
     if url.startswith("file://"):
         return dg.MetadataValue.path(url.removeprefix("file://"))
     return dg.MetadataValue.url(url)
+
+
+def listing_link(listing: str) -> dg.MetadataValue:
+    """The listing that registered the paper, linked to its partition in the UI (`folder`: the watched folder)."""
+    if re.fullmatch(r"arxiv-\d{4}-\d{2}-\d{2}", listing):
+        return dg.MetadataValue.url(f"/assets/arxiv_listing?view=partitions&partition={listing.removeprefix('arxiv-')}")
+    if re.fullmatch(r"[a-z0-9]+-\d{4}", listing):
+        return dg.MetadataValue.url(f"/assets/conference_listing?view=partitions&partition={listing}")
+    return dg.MetadataValue.text(listing or "unknown")
 
 
 def fetch_pdf_once(doc: dict, url: str, blob_store: BlobStore, pdf_fetcher: PdfFetcher) -> tuple[bytes, str, bool]:
@@ -104,7 +112,7 @@ def describe_paper(
             "ids": dg.MetadataValue.json(paper.ids),
             "link": link(paper.forum_url or paper.proceedings_url or paper.pdf_url),
             "abstract": dg.MetadataValue.md(paper.abstract[:1500] or "_none_"),
-            "listing": doc["source"].get("listing", ""),
+            "listing": listing_link(doc["source"].get("listing", "")),
             "problems": "; ".join(problems) or "none",
         },
         checks=[
@@ -203,8 +211,12 @@ def extract_text(key: str, paper_index: PaperIndex, blob_store: BlobStore) -> St
 
 @dg.asset(
     partitions_def=papers_partitions,
-    group_name=GROUP,
+    group_name="describe",
     kinds={"python"},
+    deps=[
+        dg.AssetDep("conference_listing", partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep("arxiv_listing", partition_mapping=dg.AllPartitionMapping()),
+    ],
     check_specs=[
         paper_check(
             "has_title_and_abstract",
@@ -222,18 +234,22 @@ def paper_metadata(
 ):
     """Title, authors, abstract, venue, decision and links of one paper, from its listing and source page."""
     yield from asset_events(
-        describe_paper(context.partition_key, paper_index, paper_sources, pdf_fetcher, blob_store, context.log)
+        context, describe_paper(context.partition_key, paper_index, paper_sources, pdf_fetcher, blob_store, context.log)
     )
 
 
 @dg.asset(
-    partitions_def=papers_partitions,
-    group_name=GROUP,
-    deps=["verdict"],
+    partitions_def=accepted_papers_partitions,
+    group_name="read",
+    deps=[dg.AssetDep("verdict", partition_mapping=dg.IdentityPartitionMapping())],
     kinds={"pdf"},
-    output_required=False,
     check_specs=[
-        paper_check("readable_pdf", "raw_pdf", "The PDF could be had and is a PDF that opens, unencrypted, with pages.")
+        paper_check(
+            "readable_pdf",
+            "raw_pdf",
+            "The PDF could be had and is a PDF that opens, unencrypted, with pages.",
+            partitions_def=accepted_papers_partitions,
+        )
     ],
 )
 def raw_pdf(
@@ -246,17 +262,24 @@ def raw_pdf(
     Rejected papers stop before this: nothing is downloaded for them."""
     outcome = store_pdf(context.partition_key, paper_index, blob_store, pdf_fetcher)
     if outcome is None:
-        context.log.info(f"{context.partition_key} was rejected by the judge: the lifecycle stops at verdict")
-    yield from asset_events(outcome)
+        raise dg.Failure(f"{context.partition_key} is not accepted by the judge: the lifecycle stops at verdict")
+    yield from asset_events(context, outcome)
 
 
 @dg.asset(
-    partitions_def=papers_partitions,
-    group_name=GROUP,
+    partitions_def=accepted_papers_partitions,
+    group_name="read",
     deps=[raw_pdf],
     kinds={"python"},
-    check_specs=[paper_check("has_text", "paper_text", "The PDF yields enough text to read (not image-only).")],
+    check_specs=[
+        paper_check(
+            "has_text",
+            "paper_text",
+            "The PDF yields enough text to read (not image-only).",
+            partitions_def=accepted_papers_partitions,
+        )
+    ],
 )
 def paper_text(context: dg.AssetExecutionContext, paper_index: PaperIndex, blob_store: BlobStore):
     """Per-page text of the PDF, indexed for full-text search."""
-    yield from asset_events(extract_text(context.partition_key, paper_index, blob_store))
+    yield from asset_events(context, extract_text(context.partition_key, paper_index, blob_store))

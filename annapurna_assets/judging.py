@@ -6,7 +6,7 @@ import dagster as dg
 import numpy as np
 
 from annapurna_assets.ingest import paper_document, paper_metadata
-from annapurna_assets.partitions import paper_check, papers_partitions
+from annapurna_assets.partitions import accepted_papers_partitions, paper_check, papers_partitions
 from annapurna_assets.stage import CheckOutcome, StageOutcome, asset_events
 from annapurna_resources import Judge, MiniLMEmbedder, Notifier, PaperIndex
 from annapurna_resources.judge import JudgeFailure, JudgeRequest
@@ -100,6 +100,18 @@ def record_verdict(
     )
 
 
+def update_accepted_papers(instance: dg.DagsterInstance, decisions: dict[str, str | None]) -> None:
+    """`accepted_papers` follows the verdicts: an accepted paper joins it, a paper judged otherwise leaves it."""
+    name = accepted_papers_partitions.name
+    accepted = set(instance.get_dynamic_partitions(name))
+    joining = [key for key, decision in decisions.items() if decision == "accept" and key not in accepted]
+    if joining:
+        instance.add_dynamic_partitions(name, joining)
+    for key, decision in decisions.items():
+        if decision != "accept" and key in accepted:
+            instance.delete_dynamic_partition(name, key)
+
+
 def failed_verdict(judge: Judge, reason: str, neighbours: list) -> dict:
     """What is recorded when the judge could not decide: an error, never a reject."""
     return {
@@ -142,7 +154,10 @@ def verdict(
     notifier: Notifier,
 ):
     """Relevance to the research interests and novelty against the nearest indexed papers, from the title and
-    abstract (before any PDF is downloaded)."""
+    abstract (before any PDF is downloaded). An accepted paper joins the `accepted_papers` partitions that the
+    later assets use; a rejected paper is finished here."""
     outcome = judge_paper(context.partition_key, paper_index, embedder, judge)
-    notifier.verdict_recorded(context.log, context.partition_key, paper_index.get(context.partition_key)["verdict"])
-    yield from asset_events(outcome)
+    recorded = paper_index.get(context.partition_key)["verdict"]
+    update_accepted_papers(context.instance, {context.partition_key: recorded.get("decision")})
+    notifier.verdict_recorded(context.log, context.partition_key, recorded)
+    yield from asset_events(context, outcome)

@@ -9,14 +9,15 @@ A paper that fails a stage (an exception or a failed blocking check) stops there
 """
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import dagster as dg
+from pydantic import Field
 
 from annapurna_assets.codegen import PageSelectionConfig, choose_pages, write_code
 from annapurna_assets.ingest import describe_paper, extract_text, paper_document, store_pdf
-from annapurna_assets.judging import judge_request, paper_embedding_text, record_verdict
+from annapurna_assets.judging import judge_request, paper_embedding_text, record_verdict, update_accepted_papers
 from annapurna_assets.stage import StageOutcome, partition_events
 from annapurna_resources import (
     BlobStore,
@@ -36,8 +37,11 @@ LLM_POOL = "llm"  # bounds concurrent LLM calls across runs: the judging and cod
 
 
 class LifecycleBatchConfig(dg.Config):
-    paper_keys: list[str]
-    through: str = "generated_code"  # the last stage to run, e.g. "verdict" to only judge
+    paper_keys: list[str] = Field(description="The `papers` partitions whose lifecycle this run goes through.")
+    through: str = Field(
+        default="generated_code",
+        description=f"The last stage to run, one of {', '.join(STAGES)} (e.g. verdict: only judge).",
+    )
 
 
 @dataclass
@@ -57,29 +61,27 @@ class PaperBatch:
         context.log.error(f"{key} failed at {stage}: {error}\n{traceback.format_exc(limit=6)}")
 
 
-def run_stage(context, batch: PaperBatch, stage: str, run: Callable[[str], StageOutcome | None]) -> None:
-    """`run` for every active paper: its events are logged per partition; a paper that fails or is blocked stops."""
+def run_stage(context, batch: PaperBatch, stage: str, run: Callable[[str], StageOutcome | None]) -> Iterator:
+    """`run` for every active paper, yielding each paper's events; a paper that fails or is blocked stops."""
     if not batch.runs(stage):
         return
-    still_active = []
+    outcomes = {}
     for key in batch.active:
         try:
             outcome = run(key)
         except Exception as error:  # one paper's failure must not stop the others
             batch.fail(context, key, stage, error)
             continue
-        if outcome is None:
-            continue
-        for event in partition_events(stage, key, outcome):
-            context.log_event(event)
-        if outcome.blocked_by is None:
-            still_active.append(key)
-        else:
+        if outcome is not None:
+            outcomes[key] = outcome
+    yield from partition_events(context, stage, outcomes)
+    batch.active = [key for key, outcome in outcomes.items() if outcome.blocked_by is None]
+    for key, outcome in outcomes.items():
+        if outcome.blocked_by is not None:
             context.log.warning(f"{key} stops at {stage}: {outcome.blocked_by.description}")
-    batch.active = still_active
 
 
-@dg.op(name=BATCH_OP)
+@dg.op(name=BATCH_OP, out=dg.Out(PaperBatch))
 def describe_papers(
     context: dg.OpExecutionContext,
     config: LifecycleBatchConfig,
@@ -87,21 +89,21 @@ def describe_papers(
     paper_sources: PaperSources,
     pdf_fetcher: PdfFetcher,
     blob_store: BlobStore,
-) -> PaperBatch:
+) -> Iterator:
     if config.through not in STAGES:
         raise dg.Failure(f"through={config.through!r} is not one of {STAGES}")
     keys = list(dict.fromkeys(config.paper_keys))
     batch = PaperBatch(active=keys, through=config.through, total=len(keys))
-    run_stage(
+    yield from run_stage(
         context,
         batch,
         "paper_metadata",
         lambda k: describe_paper(k, paper_index, paper_sources, pdf_fetcher, blob_store, context.log),
     )
-    return batch
+    yield dg.Output(batch)
 
 
-@dg.op(pool=LLM_POOL)
+@dg.op(pool=LLM_POOL, out=dg.Out(PaperBatch))
 def judge_papers(
     context: dg.OpExecutionContext,
     batch: PaperBatch,
@@ -109,10 +111,11 @@ def judge_papers(
     embedder: MiniLMEmbedder,
     judge: Judge,
     notifier: Notifier,
-) -> PaperBatch:
+) -> Iterator:
     """Every paper's neighbours first, then one `judge_many` call (a Message Batch when the judge is set up so)."""
     if not batch.runs("verdict") or not batch.active:
-        return batch
+        yield dg.Output(batch)
+        return
     vectors = _embed_batch(batch.active, paper_index, embedder)
     requests = {}
     for key in batch.active:
@@ -122,29 +125,37 @@ def judge_papers(
             batch.fail(context, key, "verdict", error)
     batch.active = list(requests)
     decisions = dict(zip(requests, judge.judge_many(list(requests.values()))))
-    run_stage(context, batch, "verdict", lambda k: record_verdict(k, paper_index, judge, requests[k], decisions[k]))
-    for key, doc in paper_index.get_many(batch.active).items():
-        notifier.verdict_recorded(context.log, key, doc["verdict"])
-    return batch
+    judged = [key for key in batch.active if key not in batch.failed]
+    yield from run_stage(
+        context, batch, "verdict", lambda k: record_verdict(k, paper_index, judge, requests[k], decisions[k])
+    )
+    docs = paper_index.get_many(judged)
+    update_accepted_papers(context.instance, {key: doc["verdict"].get("decision") for key, doc in docs.items()})
+    for key, doc in docs.items():
+        if key in batch.active:
+            notifier.verdict_recorded(context.log, key, doc["verdict"])
+    yield dg.Output(batch)
 
 
-@dg.op
+@dg.op(out=dg.Out(PaperBatch))
 def read_papers(
     context: dg.OpExecutionContext,
     batch: PaperBatch,
     paper_index: PaperIndex,
     pdf_fetcher: PdfFetcher,
     blob_store: BlobStore,
-) -> PaperBatch:
+) -> Iterator:
     """Download, extract text and choose the pages of the accepted papers."""
     pages_config = PageSelectionConfig()
-    run_stage(context, batch, "raw_pdf", lambda k: store_pdf(k, paper_index, blob_store, pdf_fetcher))
-    run_stage(context, batch, "paper_text", lambda k: extract_text(k, paper_index, blob_store))
-    run_stage(context, batch, "selected_pages", lambda k: choose_pages(k, paper_index, blob_store, pages_config))
-    return batch
+    yield from run_stage(context, batch, "raw_pdf", lambda k: store_pdf(k, paper_index, blob_store, pdf_fetcher))
+    yield from run_stage(context, batch, "paper_text", lambda k: extract_text(k, paper_index, blob_store))
+    yield from run_stage(
+        context, batch, "selected_pages", lambda k: choose_pages(k, paper_index, blob_store, pages_config)
+    )
+    yield dg.Output(batch)
 
 
-@dg.op(pool=LLM_POOL)
+@dg.op(pool=LLM_POOL, out={})
 def write_papers_code(
     context: dg.OpExecutionContext,
     batch: PaperBatch,
@@ -152,8 +163,10 @@ def write_papers_code(
     blob_store: BlobStore,
     code_generator: CodeGenerator,
     notifier: Notifier,
-) -> None:
-    run_stage(context, batch, "generated_code", lambda k: write_code(k, paper_index, blob_store, code_generator))
+) -> Iterator:
+    yield from run_stage(
+        context, batch, "generated_code", lambda k: write_code(k, paper_index, blob_store, code_generator)
+    )
     for key, doc in paper_index.get_many(batch.active if batch.runs("generated_code") else []).items():
         notifier.code_generated(context.log, key, doc["code"])
     context.log.info(
@@ -175,7 +188,8 @@ def _embed_batch(keys: list[str], paper_index: PaperIndex, embedder: MiniLMEmbed
 
 @dg.job(name=BATCH_JOB, tags={"annapurna/kind": "lifecycle-batch"}, executor_def=dg.in_process_executor)
 def lifecycle_batch_job():
-    """The lifecycle of a batch of papers (launched by paper_lifecycle_sensor; paper keys in the run config)."""
+    """The lifecycle of a batch of papers, stage by stage, from metadata to generated code (launched by
+    paper_lifecycle_sensor; paper keys in the run config). Each paper's materializations and checks are its own."""
     write_papers_code(read_papers(judge_papers(describe_papers())))
 
 

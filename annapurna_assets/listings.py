@@ -9,13 +9,14 @@ import os
 from collections import Counter
 
 import dagster as dg
+from pydantic import Field
 
 from annapurna_assets.registration import Registration, register_papers
 from annapurna_resources import MiniLMEmbedder, PaperIndex, PaperSources
 from annapurna_resources.listed_paper import ACCEPTED_DECISIONS, DECISIONS, ListedPaper
 from annapurna_resources.paper_sources import SourceUnavailable
 
-GROUP = "sources"
+GROUP = "discover"
 FIRST_YEAR = {"iclr": 2017, "icml": 2017, "neurips": 2017, "mlsys": 2019}
 ARXIV_START = os.environ.get("ANNAPURNA_ARXIV_START_DATE", "2025-01-01")
 
@@ -26,8 +27,14 @@ arxiv_day_partitions = dg.DailyPartitionsDefinition(start_date=ARXIV_START, end_
 
 
 class ConferenceListingConfig(dg.Config):
-    decisions: list[str] = list(ACCEPTED_DECISIONS)  # which papers become partitions; add "reject", ... for all
-    limit: int = 0  # register only the first N kept papers (0 = all): for a quick look at a new venue
+    decisions: list[str] = Field(
+        default=list(ACCEPTED_DECISIONS),
+        description=f"Which papers become partitions, by the venue's decision: any of {', '.join(DECISIONS)}. "
+        "Accepted papers only by default; add reject, withdrawn, ... to register every submission.",
+    )
+    limit: int = Field(
+        default=0, description="Register only the first N kept papers (0: all): a quick look at a new venue."
+    )
 
 
 def registration_metadata(listed: list[ListedPaper], kept: list[ListedPaper], registration: Registration, index):

@@ -15,7 +15,7 @@ class PageClassifierConfig(dg.Config):
     data_dir: str = os.environ.get("ANNAPURNA_LABELLED_DATA_DIR") or str(DEFAULT_DATA_DIR)
 
 
-@dg.asset(group_name="codegen", kinds={"lightgbm"})
+@dg.asset(group_name="read", kinds={"lightgbm"})
 def page_classifier_model(config: PageClassifierConfig) -> dg.MaterializeResult:
     """A classifier of PDF pages (method or setup vs other), trained on our page labels of the PDFs in
     `<data_dir>/pdfs` and of the bundled demo corpus: LightGBM on page features (with lexicons from the public

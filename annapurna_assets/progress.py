@@ -8,7 +8,6 @@ from annapurna_resources import PaperIndex
 
 TRN1_BATCH = ("trn1_batch_job", "run_trn1_batch")
 LIFECYCLE_BATCH = ("lifecycle_batch_job", "describe_papers")
-LIFECYCLE_JOB = "paper_lifecycle_job"
 STAGE_ASSETS = {
     "metadata": "paper_metadata",
     "judged": "verdict",
@@ -25,7 +24,7 @@ def materialized(instance: dg.DagsterInstance, asset: str) -> set[str]:
     return set(instance.get_materialized_partitions(dg.AssetKey(asset)))
 
 
-def _running(instance: dg.DagsterInstance, job: str) -> list:
+def _running(instance: dg.DagsterInstance, job: str | None = None) -> list:
     return instance.get_runs(dg.RunsFilter(job_name=job, statuses=list(IN_PROGRESS_RUN_STATUSES)))
 
 
@@ -39,10 +38,8 @@ def in_batch_runs(instance: dg.DagsterInstance, batch: tuple[str, str]) -> set[s
 
 
 def in_lifecycle_runs(instance: dg.DagsterInstance) -> set[str]:
-    """Papers whose lifecycle is queued or running: in a batch run, or alone in a run of the asset job."""
-    alone = {
-        run.tags["dagster/partition"] for run in _running(instance, LIFECYCLE_JOB) if "dagster/partition" in run.tags
-    }
+    """Papers whose lifecycle is queued or running: in a batch run, or alone in a run materializing its assets."""
+    alone = {run.tags["dagster/partition"] for run in _running(instance) if "dagster/partition" in run.tags}
     return in_batch_runs(instance, LIFECYCLE_BATCH) | alone
 
 

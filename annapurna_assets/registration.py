@@ -12,11 +12,10 @@ import dagster as dg
 import numpy as np
 
 from annapurna_assets.dedup import DuplicateFinder
-from annapurna_assets.partitions import arxiv_paper_key, papers_partitions, slugify
+from annapurna_assets.partitions import arxiv_paper_key, papers_partitions, slugify, title_slug
 from annapurna_resources import PaperIndex
 from annapurna_resources.listed_paper import ListedPaper
 
-KEY_TITLE_CHARS = 60
 CONFERENCE_FIELDS = ("venue", "year", "decision", "track", "keywords", "primary_area", "forum_url", "proceedings_url")
 
 
@@ -28,13 +27,10 @@ class Registration:
 
 
 def paper_key(paper: ListedPaper, taken: set[str]) -> str:
-    """`arxiv-2106-09685` for arXiv papers, `iclr-2025-<title slug>` for conference papers."""
+    """`arxiv-2106-09685-<title slug>` for arXiv papers, `iclr-2025-<title slug>` for conference papers."""
     if paper.source == "arxiv":
-        return arxiv_paper_key(paper.arxiv_id or paper.source_id)
-    title = slugify(paper.title)
-    if len(title) > KEY_TITLE_CHARS:
-        title = title[: KEY_TITLE_CHARS + 1].rsplit("-", 1)[0]  # cut at a word boundary
-    key = "-".join(part for part in (paper.venue, str(paper.year or ""), title) if part)
+        return arxiv_paper_key(paper.arxiv_id or paper.source_id, paper.title)
+    key = "-".join(part for part in (paper.venue, str(paper.year or ""), title_slug(paper.title)) if part)
     if key in taken:
         key = f"{key}-{slugify(paper.source_id)[:12]}"
     return key

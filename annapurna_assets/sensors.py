@@ -8,29 +8,33 @@ import time
 import dagster as dg
 
 from annapurna_assets.lifecycle import BATCH_JOB, lifecycle_run_config
-from annapurna_assets.partitions import local_paper_key, papers_partitions
+from annapurna_assets.partitions import LOCAL_DIGEST_CHARS, local_key_digest, local_paper_key, papers_partitions
+from annapurna_assets.pdf_text import read_heading
 from annapurna_assets.progress import in_lifecycle_runs, materialized, pending_execution
 from annapurna_resources import LocalFolderSource, PaperIndex, Trn1Launcher
+from annapurna_resources.local_folder import FoundPaper
 
-LIFECYCLE_JOB = "paper_lifecycle_job"
 
-
-@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Registers each new PDF of the watched folder (ANNAPURNA_PAPERS_DIR) as a `papers` partition named "
+    "by its title and content hash.",
+)
 def local_folder_sensor(
     context: dg.SensorEvaluationContext, paper_folder: LocalFolderSource, paper_index: PaperIndex
 ) -> dg.SensorResult:
     """Registers each new PDF of the watched folder as a `papers` partition (`paper_lifecycle_sensor` runs it).
 
-    Papers are named by content hash, so a file added twice (or under another name) is one paper.
+    A paper is named by its title and content hash, so a file added twice (or under another name) is one paper.
     """
     known = json.loads(context.cursor) if context.cursor else {}
     found, scanned = paper_folder.scan(known)
-    existing = set(context.instance.get_dynamic_partitions(papers_partitions.name))
+    registered = folder_paper_keys(context.instance.get_dynamic_partitions(papers_partitions.name), found)
     new: dict[str, dict] = {}
     for paper in found:
-        key = local_paper_key(paper.sha256)
-        if key not in existing and key not in new:
-            new[key] = paper.source_record()
+        if paper.sha256 not in registered and not any(r["source_id"] == paper.sha256 for r in new.values()):
+            new[local_paper_key(paper.sha256, folder_paper_title(paper))] = paper.source_record()
     paper_index.register_many(list(new.items()))
     if new:
         context.log.info(f"{len(new)} new paper(s) in {paper_folder.folder_path}: {', '.join(new)}")
@@ -38,6 +42,22 @@ def local_folder_sensor(
         dynamic_partitions_requests=[papers_partitions.build_add_request(list(new))] if new else [],
         cursor=json.dumps(scanned),
     )
+
+
+def folder_paper_title(paper: FoundPaper) -> str:
+    """The title a folder's paper is named by: its metadata file's, else its PDF's, else its file name."""
+    title = paper.metadata.get("title") or read_heading(paper.path.read_bytes()).title
+    return str(title or paper.path.stem)
+
+
+def folder_paper_keys(keys: list[str], found: list[FoundPaper]) -> dict[str, str]:
+    """sha256 -> registered key, for the found papers already registered (under new or old keys)."""
+    by_digest = {digest: key for key in keys if (digest := local_key_digest(key))}
+    return {
+        paper.sha256: by_digest[paper.sha256[:LOCAL_DIGEST_CHARS]]
+        for paper in found
+        if paper.sha256[:LOCAL_DIGEST_CHARS] in by_digest
+    }
 
 
 def papers_to_start(instance: dg.DagsterInstance, after: str | None) -> list[str]:
@@ -61,7 +81,13 @@ def lifecycle_run_request(paper_keys: list[str], through: str = "generated_code"
 
 
 def build_paper_lifecycle_sensor(batch_size: int) -> dg.SensorDefinition:
-    @dg.sensor(job_name=BATCH_JOB, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+    @dg.sensor(
+        job_name=BATCH_JOB,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Starts lifecycle_batch_job for newly registered papers (from listings or the folder), "
+        f"{batch_size} papers per run.",
+    )
     def paper_lifecycle_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         """Runs the lifecycle of newly registered papers (from listings or the folder), `batch_size` per run."""
         keys = papers_to_start(context.instance, context.cursor)
@@ -95,7 +121,13 @@ def batch_run_request(paper_keys: list[str]) -> dg.RunRequest:
     )
 
 
-@dg.sensor(job_name="trn1_batch_job", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job_name="trn1_batch_job",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Batches accepted papers whose code meets the contract and has not run: one trn1_batch_job run per "
+    "batch_size papers, or a smaller batch once the oldest has waited max_wait_minutes.",
+)
 def trn1_batch_sensor(context: dg.SensorEvaluationContext, launcher: Trn1Launcher, paper_index: PaperIndex):
     """Launches ONE run for every `batch_size` papers with code and no run result (and not in flight);
     a smaller batch goes once its oldest paper has waited `max_wait_minutes`."""

@@ -11,6 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 
 @dataclass
@@ -33,26 +36,75 @@ class StageOutcome:
         return next((c for c in self.checks if c.blocking and not c.passed), None)
 
 
-def asset_events(outcome: StageOutcome | None) -> Iterator:
+# A paper's stages in flow order, as the UI links them on every materialization of the paper.
+PAPER_CHAIN = (
+    "paper_metadata",
+    "verdict",
+    "raw_pdf",
+    "paper_text",
+    "selected_pages",
+    "generated_code",
+    "trn_run_result",
+    "trn_profile",
+)
+
+
+def paper_chain(paper_key: str, current: str) -> dg.MetadataValue:
+    """Links to this paper's page in each asset of its lifecycle (the UI's partition view), this one in bold."""
+    links = [
+        f"**{asset}**" if asset == current else f"[{asset}](/assets/{asset}?view=partitions&partition={paper_key})"
+        for asset in PAPER_CHAIN
+    ]
+    return dg.MetadataValue.md(" → ".join(links))
+
+
+def asset_events(context: dg.AssetExecutionContext, outcome: StageOutcome | None) -> Iterator:
     """Events for an asset materializing one partition."""
     if outcome is None:
         return
-    yield dg.MaterializeResult(metadata=outcome.metadata)
+    asset = context.asset_key.to_user_string()
+    yield dg.MaterializeResult(metadata={**outcome.metadata, "paper": paper_chain(context.partition_key, asset)})
     for check in outcome.checks:
         yield dg.AssetCheckResult(
             check_name=check.name, passed=check.passed, description=check.description, metadata=check.metadata
         )
 
 
-def partition_events(asset: str, partition: str, outcome: StageOutcome) -> Iterator:
-    """Events for one paper of a run that materializes many."""
-    yield dg.AssetMaterialization(asset, partition=partition, metadata=outcome.metadata)
-    for check in outcome.checks:
-        yield dg.AssetCheckEvaluation(
-            asset_key=dg.AssetKey(asset),
-            check_name=check.name,
-            passed=check.passed,
-            partition=partition,
-            description=check.description,
-            metadata=check.metadata,
-        )
+def partition_events(context, asset: str | dg.AssetKey, outcomes: dict[str, StageOutcome]) -> Iterator:
+    """Events for the papers of a run that materializes many, for an op to yield: each paper's materialization,
+    then its checks, each tied to the materialization it checked (without that link the UI shows the paper's check
+    as missing)."""
+    asset_key = dg.AssetKey.from_coercible(asset)
+    for key, outcome in outcomes.items():
+        metadata = {**outcome.metadata, "paper": paper_chain(key, asset_key.to_user_string())}
+        yield dg.AssetMaterialization(asset_key, partition=key, metadata=metadata)
+    if not any(outcome.checks for outcome in outcomes.values()):
+        return
+    targets = _materializations_of_run(context.instance, asset_key, list(outcomes), context.run_id)
+    for key, outcome in outcomes.items():
+        for check in outcome.checks:
+            yield dg.AssetCheckEvaluation(
+                asset_key=asset_key,
+                check_name=check.name,
+                passed=check.passed,
+                partition=key,
+                description=check.description,
+                metadata=check.metadata,
+                target_materialization_data=targets.get(key),
+            )
+
+
+def _materializations_of_run(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partitions: list[str], run_id: str
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """The latest materialization of each partition by this run (one query for the whole stage)."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=partitions), limit=2 * len(partitions)
+    ).records
+    targets = {}
+    for record in records:  # newest first
+        if record.run_id == run_id and record.partition_key not in targets:
+            targets[record.partition_key] = AssetCheckEvaluationTargetMaterializationData(
+                storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+            )
+    return targets

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from annapurna_resources.home import state_path
 
@@ -44,11 +44,19 @@ class BlobStore(dg.ConfigurableResource, abc.ABC):
     def location(self, ref: str) -> str:
         """Where a user finds the blob (a file path, an s3:// URL): for metadata links."""
 
+    @abc.abstractmethod
+    def browser_url(self, ref: str, suffix: str) -> str:
+        """A link a browser opens the blob with, as a file ending in `suffix` (`.png`, `.json`, `.py`)."""
+
 
 class LocalBlobStore(BlobStore):
     """Blobs as files `<root>/<sha[:2]>/<sha>`; root defaults to `$ANNAPURNA_HOME/blobs`."""
 
     root: str = ""
+    browser_base_url: str = Field(
+        default="http://127.0.0.1:9001",
+        description="Where `annapurna ui` serves blobs read-only to browsers (Perfetto opens traces from port 9001).",
+    )
     _root: Path = PrivateAttr()
 
     def model_post_init(self, __context) -> None:
@@ -78,6 +86,10 @@ class LocalBlobStore(BlobStore):
     def location(self, ref: str) -> str:
         return str(self._path(_digest(ref)))
 
+    def browser_url(self, ref: str, suffix: str) -> str:
+        """The blob as served read-only by `annapurna ui` (see `blob_server`)."""
+        return f"{self.browser_base_url.rstrip('/')}/blobs/{_digest(ref)}{suffix}"
+
     def _path(self, digest: str) -> Path:
         return self._root / digest[:2] / digest
 
@@ -87,3 +99,16 @@ def _digest(ref: str) -> str:
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise ValueError(f"not a blob reference: {ref!r}")
     return digest
+
+
+CONTENT_TYPES = {
+    ".png": "image/png",
+    ".json": "application/json",
+    ".pdf": "application/pdf",
+    ".py": "text/plain; charset=utf-8",  # shown by the browser, not downloaded
+    ".txt": "text/plain; charset=utf-8",
+}
+
+
+def content_type(suffix: str) -> str:
+    return CONTENT_TYPES.get(suffix, "application/octet-stream")

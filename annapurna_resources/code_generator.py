@@ -194,6 +194,11 @@ def _parse_number(raw: str) -> float | None:
 class CodeGenerator(dg.ConfigurableResource):
     """What every generator offers the `generated_code` asset: one script per paper, meeting the contract."""
 
+    @property
+    def smoke_runs(self) -> bool:
+        """Whether `generate` smoke-runs each script and reports it under `smoke` (then checked per paper)."""
+        return False
+
     def generate(self, paper_key: str, title: str, abstract: str, pages: list[tuple[int, str]]) -> dict:
         raise NotImplementedError
 

@@ -286,6 +286,10 @@ class LlmCodeGenerator(CodeGenerator):
     _client: object | None = PrivateAttr(default=None)
 
     @property
+    def smoke_runs(self) -> bool:
+        return True
+
+    @property
     def name(self) -> str:
         return GENERATOR_NAMES.get(self.backend, self.backend)
 

@@ -9,7 +9,7 @@ import botocore.exceptions
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
-from annapurna_resources.blob_store import BLOB_SCHEME, BlobNotFoundError, BlobStore, _digest, sha256_hex
+from annapurna_resources.blob_store import BLOB_SCHEME, BlobNotFoundError, BlobStore, _digest, content_type, sha256_hex
 
 MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 DENIED_CODES = {"403", "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
@@ -71,6 +71,19 @@ class S3BlobStore(BlobStore):
 
     def location(self, ref: str) -> str:
         return f"s3://{self.bucket}/{self._key(_digest(ref))}"
+
+    def browser_url(self, ref: str, suffix: str) -> str:
+        """A presigned GET link (valid seven days, the longest SigV4 allows) served as `suffix`'s content type."""
+        return self._s3().generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._key(_digest(ref)),
+                "ResponseContentType": content_type(suffix),
+                "ResponseContentDisposition": f'inline; filename="{_digest(ref)[:12]}{suffix}"',
+            },
+            ExpiresIn=7 * 24 * 3600,
+        )
 
     def _key(self, digest: str) -> str:
         prefix = self.prefix.strip("/")

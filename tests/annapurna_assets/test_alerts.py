@@ -121,13 +121,13 @@ def test_failed_run_is_posted_to_the_channel_and_its_papers_threads(instance, re
 def test_the_headless_demo_posts_failed_runs_as_the_sensor_would(instance, resources, slack):
     config = {"ops": {"run_trn1_batch": {"config": {"paper_keys": [PAPER]}}}}
     result = trn1_batch_job.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
-    post_failed_runs(dg.Definitions(jobs=[trn1_batch_job], resources=resources), instance, [result])
+    post_failed_runs(dg.Definitions(jobs=[trn1_batch_job], resources=resources), instance, [result.dagster_run])
     [channel_alert, paper_root] = slack.messages
     assert f"run `{result.run_id}` of `trn1_batch_job` failed" in channel_alert.text
     assert paper_root.text.startswith(f"*Switch Transformers* (`{PAPER}`)")
     assert "the papers stay pending" in paper_root.text
 
-    post_failed_runs(dg.Definitions(jobs=[trn1_batch_job]), instance, [result])  # no Slack: nothing posted
+    post_failed_runs(dg.Definitions(jobs=[trn1_batch_job]), instance, [result.dagster_run])  # no Slack: nothing posted
     assert len(slack.messages) == 2
 
 
