@@ -48,8 +48,11 @@ def _instance_and_defs():
     instance = _instance()
     configure_pools(instance)
     from annapurna_assets.definitions import build_definitions
+    from annapurna_assets.judging import adopt_earlier_verdicts
 
-    return instance, build_definitions()
+    defs = build_definitions()
+    adopt_earlier_verdicts(instance, defs.resources["paper_index"])
+    return instance, defs
 
 
 def cmd_demo(args) -> int:
@@ -153,25 +156,9 @@ def cmd_show(args) -> int:
     if args.json:
         print(json.dumps(shown, indent=2, default=str))
         return 0
-    meta = shown["metadata"] or {}
-    print(f"{args.paper_key}: {meta.get('title', '')}")
-    for section in ("pdf", "verdict", "pages", "code", "run", "profile"):
-        value = shown[section]
-        if value is None:
-            print(f"  {section}: -")
-            continue
-        brief = {
-            k: v
-            for k, v in value.items()
-            if k
-            not in ("stdout_tail", "stderr_tail", "interest_scores", "top_operators", "scores", "family_cue_counts")
-        }
-        print(f"  {section}: {json.dumps(brief, default=str)[:600]}")
-    print(
-        "  costs: "
-        + (", ".join(f"{stage} ${c.get('cost_usd', 0.0):.4f}" for stage, c in shown["costs"].items()) or "-")
-    )
-    print("  materializations: " + ", ".join(f"{a}={len(h)}" for a, h in history.items()))
+    from annapurna_assets.paper_report import paper_report
+
+    print(paper_report(shown, blob_store))
     return 0
 
 
@@ -189,7 +176,11 @@ def cmd_search(args) -> int:
 
 def cmd_ui(args) -> int:
     home = ensure_dagster_home()
-    limits = configure_pools(_instance())
+    instance = _instance()
+    limits = configure_pools(instance)
+    from annapurna_assets.judging import adopt_earlier_verdicts
+
+    adopt_earlier_verdicts(instance, _paper_index())
     print(f"concurrency pools: {', '.join(f'{pool}={limit}' for pool, limit in limits.items())}", file=sys.stderr)
     print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home})", file=sys.stderr)
     _serve_blobs_for_browser()

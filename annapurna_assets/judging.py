@@ -112,6 +112,17 @@ def update_accepted_papers(instance: dg.DagsterInstance, decisions: dict[str, st
             instance.delete_dynamic_partition(name, key)
 
 
+def adopt_earlier_verdicts(instance: dg.DagsterInstance, paper_index: PaperIndex) -> int:
+    """Papers accepted before `accepted_papers` existed join it, once (an instance whose set is empty)."""
+    if instance.get_dynamic_partitions(accepted_papers_partitions.name):
+        return 0
+    judged = instance.get_materialized_partitions(dg.AssetKey("verdict"))
+    docs = paper_index.get_many(judged) if judged else {}
+    decisions = {key: doc.get("verdict", {}).get("decision") for key, doc in docs.items()}
+    update_accepted_papers(instance, decisions)
+    return sum(decision == "accept" for decision in decisions.values())
+
+
 def failed_verdict(judge: Judge, reason: str, neighbours: list) -> dict:
     """What is recorded when the judge could not decide: an error, never a reject."""
     return {

@@ -41,7 +41,7 @@ def test_ten_papers_go_from_the_sensor_over_ssh_to_per_paper_results_and_traces(
     generated = OfflineCodeGenerator(max_steps=3).generate("local-ssh0", "Graph convolutional networks", "", [])
     papers = {f"local-ssh{i:013d}": SMALL for i in range(1, 9)}
     papers |= {"local-ssh0000000000000": generated["code"], "local-sshcrash0000000": CRASH}
-    instance.add_dynamic_partitions("papers", list(papers))
+    instance.add_dynamic_partitions("accepted_papers", list(papers))
     for key, code in papers.items():
         index.update(key, code={"ref": blobs.put(code.encode()), "contract_ok": True, "generated_at": time.time()})
         instance.report_runless_asset_event(dg.AssetMaterialization("generated_code", partition=key))

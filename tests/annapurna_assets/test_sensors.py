@@ -12,6 +12,7 @@ from tests.conftest import make_pdf
 
 def add_pending_code(instance, defs, keys, generated_at):
     instance.add_dynamic_partitions("papers", keys)
+    instance.add_dynamic_partitions("accepted_papers", keys)
     index = defs.resources["paper_index"]
     for key in keys:
         index.update(key, code={"contract_ok": True, "generated_at": generated_at, "ref": "blob://" + "0" * 64})
@@ -65,7 +66,7 @@ def test_folder_sensor_registers_each_file_once_by_content(instance, tmp_path, m
 
     result = evaluate(local_folder_sensor, instance, defs)
     keys = sorted(result.dynamic_partitions_requests[0].partition_keys)
-    assert len(keys) == 2 and all(k.startswith("local-") for k in keys)
+    assert len(keys) == 2 and [k.rsplit("-", 1)[0] for k in keys] == ["one", "two"]  # no title: the file name
     assert not result.run_requests  # paper_lifecycle_sensor starts them
     instance.add_dynamic_partitions("papers", keys)
 

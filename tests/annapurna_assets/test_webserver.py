@@ -89,6 +89,7 @@ def stop_ui(process: subprocess.Popen) -> None:
 
 def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home):
     instance.add_dynamic_partitions("papers", ["local-0123456789abcdef", "arxiv-2106-09685"])
+    instance.add_dynamic_partitions("accepted_papers", ["arxiv-2106-09685"])
     process, port = start_ui(annapurna_home)
     try:
         data = wait_for("the asset graph", lambda: graphql(port, QUERY)["data"], process)
@@ -109,9 +110,12 @@ def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home)
             "trn_run_result",
             "trn_profile",
         }
-        for node in nodes.values():
-            assert node["partitionDefinition"]["name"] == "papers"
-            assert sorted(node["partitionKeys"]) == ["arxiv-2106-09685", "local-0123456789abcdef"]
+        for name in ("paper_metadata", "verdict"):
+            assert nodes[name]["partitionDefinition"]["name"] == "papers"
+            assert sorted(nodes[name]["partitionKeys"]) == ["arxiv-2106-09685", "local-0123456789abcdef"]
+        for name in set(nodes) - {"paper_metadata", "verdict"}:  # after the verdict: the accepted papers only
+            assert nodes[name]["partitionDefinition"]["name"] == "accepted_papers"
+            assert nodes[name]["partitionKeys"] == ["arxiv-2106-09685"]
         checks = {name: [c["name"] for c in n["assetChecksOrError"]["checks"]] for name, n in nodes.items()}
         assert checks["raw_pdf"] == ["readable_pdf"] and checks["trn_run_result"] == ["run_succeeded"]
         assert checks["paper_metadata"] == ["has_title_and_abstract"]

@@ -257,7 +257,7 @@ def test_build_code_generator_from_the_environment(monkeypatch):
 def test_generated_code_asset_reports_the_smoke_check_only_for_llm_generators(instance, tmp_path):
     import dagster as dg
 
-    from annapurna_assets.codegen import generated_code
+    from annapurna_assets.codegen import build_generated_code
     from annapurna_resources import OfflineCodeGenerator
 
     paper_index = SqlitePaperIndex(path=str(tmp_path / "index.sqlite"))
@@ -268,11 +268,11 @@ def test_generated_code_asset_reports_the_smoke_check_only_for_llm_generators(in
         text={"ref": blob_store.put(json.dumps({"pages": [t for _, t in PAGES]}).encode())},
         pages={"pages": [1, 2]},
     )
-    instance.add_dynamic_partitions("papers", ["local-mlp"])
+    instance.add_dynamic_partitions("accepted_papers", ["local-mlp"])
 
     def checks(code_generator) -> dict[str, bool]:
         result = dg.materialize(
-            [generated_code],
+            [build_generated_code(code_generator.smoke_runs)],
             instance=instance,
             partition_key="local-mlp",
             resources={
