@@ -17,6 +17,7 @@ from annapurna_resources.listed_paper import ACCEPTED_DECISIONS, DECISIONS, List
 from annapurna_resources.paper_sources import SourceUnavailable
 
 GROUP = "discover"
+FIRST_PAPERS_SHOWN = 25  # new papers linked from a listing's materialization
 FIRST_YEAR = {"iclr": 2017, "icml": 2017, "neurips": 2017, "mlsys": 2019}
 ARXIV_START = os.environ.get("ANNAPURNA_ARXIV_START_DATE", "2025-01-01")
 
@@ -38,10 +39,12 @@ class ConferenceListingConfig(dg.Config):
 
 
 def registration_metadata(listed: list[ListedPaper], kept: list[ListedPaper], registration: Registration, index):
-    new_titles = index.get_many(registration.new_keys[:10])
+    shown = registration.new_keys[:FIRST_PAPERS_SHOWN]
+    new_titles = index.get_many(shown)
     sample = "\n".join(
-        f"| `{key}` | {new_titles.get(key, {}).get('source', {}).get('paper', {}).get('title', '')[:90]} |"
-        for key in registration.new_keys[:10]
+        f"| [{key}](/assets/paper_metadata?view=partitions&partition={key}) | "
+        f"{new_titles.get(key, {}).get('source', {}).get('paper', {}).get('title', '')[:90]} |"
+        for key in shown
     )
     return {
         "listed": len(listed),
@@ -52,6 +55,7 @@ def registration_metadata(listed: list[ListedPaper], kept: list[ListedPaper], re
         "already_registered": registration.already_registered,
         "merges": dg.MetadataValue.json(dict(list(registration.merged.items())[:50])),
         "first_new_papers": dg.MetadataValue.md("| paper | title |\n|---|---|\n" + sample if sample else "_none_"),
+        "all_papers": dg.MetadataValue.url("/assets/paper_metadata?view=partitions"),
     }
 
 

@@ -1,6 +1,9 @@
 """Process-wide settings: where state lives, and the Dagster instance under ANNAPURNA_HOME."""
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from annapurna_resources.home import annapurna_home
@@ -54,14 +57,57 @@ def ensure_dagster_home() -> Path:
         os.environ[POSTGRES_URL_ENV] = url
     config = dagster_yaml(with_postgres=bool(url))
     target = home / "dagster.yaml"
-    if not target.exists() or target.read_text() != config:
-        target.write_text(config)
     # Absolute paths, so that processes started elsewhere (dagster dev, run workers) find the same state.
     os.environ["DAGSTER_HOME"] = str(home)
+    stamp = home / ".initialized"
+    ready = f"{config}\n# dagster {_dagster_version()}"
+    if not (target.exists() and target.read_text() == config and stamp.exists() and stamp.read_text() == ready):
+        with _home_lock(home):
+            if not target.exists() or target.read_text() != config:
+                _write_atomically(target, config)
+            if not stamp.exists() or stamp.read_text() != ready:
+                _initialize_storage(home)
+                _write_atomically(stamp, ready)
     os.environ["ANNAPURNA_HOME"] = str(annapurna_home())
     if os.environ.get("ANNAPURNA_PAPERS_DIR"):
         os.environ["ANNAPURNA_PAPERS_DIR"] = str(Path(os.environ["ANNAPURNA_PAPERS_DIR"]).resolve())
     return home
+
+
+@contextmanager
+def _home_lock(home: Path) -> Iterator[None]:
+    """One process at a time sets the instance up (other processes of this machine wait for it)."""
+    with open(home / ".setup.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _dagster_version() -> str:
+    from importlib.metadata import version
+
+    return version("dagster")
+
+
+def _initialize_storage(home: Path) -> None:
+    """Create and migrate the instance's storage now, once: Dagster sets a fresh SQLite schema up (alembic) on first
+    open, and several processes opening a fresh home at once corrupt it (duplicate alembic heads, tables created
+    twice)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+        instance.get_dynamic_partitions("papers")
+        instance.all_instigator_state()
+        instance.event_log_storage.get_concurrency_keys()
 
 
 def pool_limits() -> dict[str, int]:

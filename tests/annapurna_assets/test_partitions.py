@@ -8,7 +8,7 @@ SWITCH = "Switch Transformers: Scaling to Trillion Parameter Models with Simple 
 def test_keys_are_slugs_that_name_the_paper():
     assert arxiv_paper_key("2106.09685") == "arxiv-2106-09685"
     assert arxiv_paper_key("arXiv:2106.09685v2", "LoRA: Low-Rank Adaptation of Large Language Models") == (
-        "arxiv-2106-09685-lora-low-rank-adaptation-of-large-language-models"
+        "arxiv-2106-09685-lora-low-rank-adaptation-of-large-language"  # the title cut at a word, 48 characters
     )
     assert arxiv_paper_key("hep-th/9901001v1") == "arxiv-hep-th-9901001"
     assert local_paper_key("ab" * 32, SWITCH) == "switch-transformers-scaling-to-trillion-parameter-models-abababababab"
