@@ -90,16 +90,27 @@ def choose_pages(key: str, paper_index: PaperIndex, blob_store: BlobStore, confi
     )
     return StageOutcome(
         metadata={
-            "pages": dg.MetadataValue.json(selection.pages),
+            "pages": page_ranges(selection.pages),
             "page_count": len(pages),
             "tokens_kept": selection.tokens_kept,
             "tokens_total": selection.tokens_total,
             "token_fraction": round(selection.token_fraction, 3),
             "budget_tokens": budget,
-            "pages_table": dg.MetadataValue.md(_pages_table(pages, selection)),
+            "pages_table": dg.MetadataValue.md(_pages_table(strip_boilerplate(pages), selection)),
             "method": method,
         }
     )
+
+
+def page_ranges(pages: list[int]) -> str:
+    """`[5, 6, 7, 9]` -> `5-7, 9`."""
+    runs: list[list[int]] = []
+    for page in sorted(pages):
+        if runs and page == runs[-1][-1] + 1:
+            runs[-1].append(page)
+        else:
+            runs.append([page])
+    return ", ".join(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs) or "none"
 
 
 def _pages_table(pages: list[str], selection: PageSelection) -> str:

@@ -90,7 +90,7 @@ def test_accepted_papers_are_downloaded_once_and_a_bad_pdf_fails_only_its_paper(
         assert served == {"/pdf/transformer": 2, "/pdf/dpo": 1, "/pdf/gcn": 1}
 
         # Materializing a paper again fetches nothing: the PDF is kept by its sha256.
-        defs.get_implicit_global_asset_job_def().execute_in_process(
+        defs.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance, partition_key=transformer, asset_selection=[dg.AssetKey("raw_pdf")]
         )
         assert served["/pdf/transformer"] == 2

@@ -104,7 +104,7 @@ def test_real_papers_and_bad_files_in_one_folder(instance, tmp_path, monkeypatch
     # Re-running a paper's lifecycle is idempotent: no new blobs, no new documents.
     blobs_before = sorted(p.name for p in (tmp_path / "home" / "blobs").rglob("*"))
     key = by_file[REAL[0]][0]
-    asset_job = defs.get_implicit_global_asset_job_def()
+    asset_job = defs.resolve_implicit_global_asset_job_def()
     for stages in (["paper_metadata", "verdict"], ["raw_pdf", "paper_text", "selected_pages", "generated_code"]):
         asset_job.execute_in_process(
             instance=instance, partition_key=key, asset_selection=[dg.AssetKey(s) for s in stages]
