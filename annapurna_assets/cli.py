@@ -1,4 +1,4 @@
-"""The `annapurna` command: demo, status, show, search, ui, pages, judge-eval, run-scripts."""
+"""The `annapurna` command: demo, status, show, search, doctor, ui, pages, judge-eval, run-scripts."""
 
 import argparse
 import gc
@@ -160,6 +160,19 @@ def cmd_show(args) -> int:
 
     print(paper_report(shown, blob_store))
     return 0
+
+
+def cmd_doctor(args) -> int:
+    """Exit 1 when anything needs action."""
+    from annapurna_assets.backends import build_resources
+    from annapurna_assets.doctor import diagnose
+
+    findings = diagnose(_instance(), build_resources())
+    for finding in findings:
+        print(finding.line())
+    problems = sum(not f.ok for f in findings)
+    print(f"\n{problems} problem(s)" if problems else "\nall well")
+    return 1 if problems else 0
 
 
 def cmd_search(args) -> int:
@@ -420,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("--limit", type=int, default=10)
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=cmd_search)
+
+    doctor = commands.add_parser(
+        "doctor", help="check the installation: instance, stuck runs, waiting papers, left-over batches, backends"
+    )
+    doctor.set_defaults(func=cmd_doctor)
 
     ui = commands.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")
     ui.add_argument("--host", default="127.0.0.1")

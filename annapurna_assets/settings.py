@@ -2,6 +2,8 @@
 
 import fcntl
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +20,9 @@ storage:
     postgres_url:
       env: {POSTGRES_URL_ENV}
 """
+
+
+SETUP_STAMP = ".initialized"  # the configuration and Dagster version the instance was last set up for
 
 
 def dagster_home() -> Path:
@@ -51,18 +56,18 @@ def ensure_dagster_home() -> Path:
     """Point DAGSTER_HOME at `$ANNAPURNA_HOME/dagster` (never ~/.dagster) with the project's dagster.yaml, storing
     in PostgreSQL when ANNAPURNA_POSTGRES_URL is set (the file names the variable; the URL stays in the environment)."""
     home = dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
     url = postgres_url()
     if url:
         os.environ[POSTGRES_URL_ENV] = url
     config = dagster_yaml(with_postgres=bool(url))
-    target = home / "dagster.yaml"
+    ready = f"{config}\n# dagster {_dagster_version()}"
+    if not home.exists():
+        _create_home(home, config, ready)
     # Absolute paths, so that processes started elsewhere (dagster dev, run workers) find the same state.
     os.environ["DAGSTER_HOME"] = str(home)
-    stamp = home / ".initialized"
-    ready = f"{config}\n# dagster {_dagster_version()}"
+    target, stamp = home / "dagster.yaml", home / SETUP_STAMP
     if not (target.exists() and target.read_text() == config and stamp.exists() and stamp.read_text() == ready):
-        with _home_lock(home):
+        with _home_lock(home):  # the configuration or Dagster changed: set the instance up again, once
             if not target.exists() or target.read_text() != config:
                 _write_atomically(target, config)
             if not stamp.exists() or stamp.read_text() != ready:
@@ -72,6 +77,25 @@ def ensure_dagster_home() -> Path:
     if os.environ.get("ANNAPURNA_PAPERS_DIR"):
         os.environ["ANNAPURNA_PAPERS_DIR"] = str(Path(os.environ["ANNAPURNA_PAPERS_DIR"]).resolve())
     return home
+
+
+def _create_home(home: Path, config: str, ready: str) -> None:
+    """A new DAGSTER_HOME appears whole or not at all: it is set up in a staging directory beside it, then renamed
+    into place (atomic); when another process got there first, its home is kept and this one discarded. So no
+    process, `annapurna` or `dagster`, ever opens a half-made instance."""
+    home.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{home.name}-setup-", dir=home.parent))
+    staging.chmod(0o755)  # as mkdir would have made it (mkdtemp makes 0700)
+    try:
+        (staging / "dagster.yaml").write_text(config)
+        _initialize_storage(staging)
+        (staging / SETUP_STAMP).write_text(ready)
+        try:
+            os.rename(staging, home)
+        except OSError:  # another process's home is in place
+            pass
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextmanager

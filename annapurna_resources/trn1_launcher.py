@@ -42,6 +42,7 @@ class ScriptResult:
     trace: bytes | None  # torch.profiler Chrome/Perfetto JSON
     profile_summary: dict  # top operators and how many optimizer steps were profiled
     sandbox: str = ""  # how the runner isolated it (bwrap, or rlimits only)
+    uid: int | None = None  # the uid it ran as, when the batch had uids of its own (bwrap as root)
     instance_hours: float = 0.0  # this paper's share of the batch's EC2 instance time (by script seconds)
     usd: float = 0.0  # and of its price
 
@@ -140,6 +141,10 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
     ec2_idle_stop_minutes: float = 15.0
     ec2_wait_timeout_s: float = 900.0
 
+    def batch_root(self) -> Path:
+        """Where this machine keeps batch directories (one per batch, removed after it unless kept)."""
+        return state_path(self.work_root, "runs")
+
     @property
     def device_description(self) -> str:
         if self.mode == "ssh":
@@ -208,7 +213,7 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
 
     def run_batch(self, context, scripts: dict[str, str], smoke: bool = False) -> list[ScriptResult]:
         """Run each paper's script (paper key -> source) as one batch; returns one result per paper."""
-        batch_dir = state_path(self.work_root, "runs") / f"batch-{uuid.uuid4().hex[:12]}"
+        batch_dir = self.batch_root() / f"batch-{uuid.uuid4().hex[:12]}"
         items = []
         for paper_key, code in scripts.items():
             workdir = batch_dir / paper_key
@@ -283,6 +288,7 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
                         else {}
                     ),
                     sandbox=message.get("sandbox", ""),
+                    uid=message.get("uid"),
                 )
             )
         return results

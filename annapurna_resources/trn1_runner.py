@@ -14,6 +14,8 @@ RLIMIT_NPROC holds: the kernel ignores it for root).
 """
 
 import collections
+import contextlib
+import fcntl
 import functools
 import glob
 import json
@@ -44,7 +46,9 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 INNER_WORKDIR = "/tmp/annapurna-work"  # where the work dir appears inside bwrap
 INNER_DATA_DIR = "/tmp/annapurna-data"  # where the offline datasets directory appears inside bwrap, read-only
 INNER_WRAPPER = "/tmp/annapurna_profile_wrapper.py"  # a file right in /tmp: bwrap makes new parents 0700
-SANDBOX_UID_BASE = 61000  # bwrap as root: slot N runs as uid 61000 + N (no passwd entry needed)
+SANDBOX_UID_BASE = 61000  # bwrap as root: each batch leases a block of uids from here (no passwd entries needed)
+UID_BLOCK = 64  # uids per block: slot N of the batch holding block B runs as 61000 + 64 B + N
+UID_BLOCKS = 64  # batches that can run at once on one host
 DISK_POLL_S = 0.5
 
 PROFILE_WRAPPER = r"""
@@ -316,9 +320,9 @@ def bwrap_mode() -> str | None:
 def sandbox_description() -> str:
     mode = bwrap_mode()
     if mode is not None:
-        who = f"uid {SANDBOX_UID_BASE}+slot" if mode == "drop" else f"uid {os.geteuid()}"
+        who = "a uid of the batch's own" if mode == "drop" else f"uid {os.geteuid()}"
         return f"bwrap (read-only root, HOME hidden, no network, own PID namespace, {who})"
-    text = "rlimits only (bwrap unavailable: network and filesystem are not isolated)"
+    text = "rlimits only (bwrap unavailable: network and filesystem are not isolated; one batch at a time)"
     if os.geteuid() == 0:
         text += "; running as root, so the process limit is not enforced"
     return text
@@ -329,7 +333,7 @@ def _hidden_homes() -> list[str]:
     return sorted(h for h in homes if h and h != "/" and os.path.isdir(h))
 
 
-def _bwrap_command(command: list[str], workdir: Path, ro_binds: dict[str, str], slot: int) -> list[str]:
+def _bwrap_command(command: list[str], workdir: Path, ro_binds: dict[str, str], uid: int | None) -> list[str]:
     """`command` (paths as the script sees them) inside bwrap: read-only root, fresh read-only /tmp and HOME
     (tmpfs, so ~/.aws and ~/.ssh are gone; writes go to the work dir, which the disk cap counts), the work dir
     bound writable at INNER_WORKDIR, the interpreter re-bound where it lives under a hidden directory."""
@@ -360,7 +364,7 @@ def _bwrap_command(command: list[str], workdir: Path, ro_binds: dict[str, str], 
         args += ["--remount-ro", path]
     args += ["--chdir", INNER_WORKDIR, *_BWRAP_NAMESPACES]
     if bwrap_mode() == "drop":
-        return [*args, *_DROP_PRIVILEGES, *_setpriv(SANDBOX_UID_BASE + slot), *command]
+        return [*args, *_DROP_PRIVILEGES, *_setpriv(uid), *command]
     return [*args, "--", *command]
 
 
@@ -378,6 +382,66 @@ def _disk_usage(path: Path) -> int:
             except OSError:
                 pass
     return total
+
+
+def _lease_dir() -> Path:
+    path = Path(f"/tmp/annapurna-sandbox-leases-{os.geteuid()}")
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def batch_sandbox(log=None):
+    """What keeps this batch apart from any other on the host, held while the batch runs and released when this
+    process ends, however it ends (an flock): under bwrap as root, a block of uids of its own (after killing
+    whatever a dead batch left running under them); without bwrap, where scripts run as the runner's own uid, the
+    host itself (one batch at a time: a second waits). Yields the first uid of the block (None: no uid of its own).
+    """
+    mode = bwrap_mode()
+    if mode == "bwrap":  # not root: the PID namespace and the read-only root keep batches apart, not uids
+        yield None
+        return
+    leases = _lease_dir()
+    if mode is None:
+        with open(leases / "rlimits.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if log:
+                    log("another batch runs on this host without bwrap: waiting for it (scripts share a uid)")
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            yield None
+        return
+    for block in range(UID_BLOCKS):
+        lock = open(leases / f"uids-{block}.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        try:
+            first = SANDBOX_UID_BASE + block * UID_BLOCK
+            _kill_uids(range(first, first + UID_BLOCK))
+            yield first
+        finally:
+            lock.close()
+        return
+    raise RuntimeError(f"{UID_BLOCKS} batches already run on this host: no sandbox uids left")
+
+
+def _kill_uids(uids: range) -> int:
+    """SIGKILL every process running as one of `uids` (left by a batch that died); how many were killed."""
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid in uids:
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+        except OSError:
+            continue
+    return killed
 
 
 def _kill_leftovers(workdir: Path, session: int) -> int:
@@ -415,7 +479,7 @@ def _run_process(
     env: dict,
     limits: dict,
     timeout_s: float,
-    slot: int = 0,
+    uid: int | None = None,
     ro_binds: dict[str, str] | None = None,
 ):
     """Run `command` in `workdir` in its own session under rlimits (and bwrap where it works: see
@@ -429,8 +493,8 @@ def _run_process(
         if mode == "drop":
             for root, dirs, files in os.walk(workdir):
                 for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-                    os.lchown(name, SANDBOX_UID_BASE + slot, SANDBOX_UID_BASE + slot)
-        command = _bwrap_command(command, workdir, ro_binds or {}, slot)
+                    os.lchown(name, uid, uid)
+        command = _bwrap_command(command, workdir, ro_binds or {}, uid)
     disk_limit = int(limits.get("disk_mb", 2048)) * 1024 * 1024
     disk_exceeded = False
     with (workdir / "stdout.log").open("wb") as out, (workdir / "stderr.log").open("wb") as err:
@@ -510,9 +574,10 @@ def run_sandboxed(
     inner = INNER_WORKDIR if bwrap_mode() else workdir
     env = {**_environment(inner, batch, 0), **_data_dir_environment(data_dir), **(env_extra or {})}
     limits = limits or default_limits(timeout_s)
-    exit_code, timed_out, seconds, disk_exceeded = _run_process(
-        [sys.executable, "main.py"], workdir, env, limits, timeout_s, ro_binds=_data_dir_binds(data_dir)
-    )
+    with batch_sandbox() as uid:
+        exit_code, timed_out, seconds, disk_exceeded = _run_process(
+            [sys.executable, "main.py"], workdir, env, limits, timeout_s, uid=uid, ro_binds=_data_dir_binds(data_dir)
+        )
     return _outcome(workdir, exit_code, timed_out, seconds, timeout_s, limits, disk_exceeded)
 
 
@@ -563,7 +628,8 @@ def _outcome(
     }
 
 
-def run_script(batch_dir: Path, item: dict, batch: dict, slot: int) -> dict:
+def run_script(batch_dir: Path, item: dict, batch: dict, slot: int, uid: int | None = None) -> dict:
+    """One paper's script in slot `slot`, as `uid` (the batch's uid for the slot, under bwrap as root)."""
     workdir = batch_dir / item["paper_key"]
     (workdir / "tmp").mkdir(parents=True, exist_ok=True)
     wrapper = str(batch_dir / "_profile_wrapper.py")
@@ -590,13 +656,14 @@ def run_script(batch_dir: Path, item: dict, batch: dict, slot: int) -> dict:
         env,
         limits,
         batch["timeout_s"],
-        slot=slot,
+        uid=uid,
         ro_binds={wrapper: INNER_WRAPPER, **_data_dir_binds(batch.get("datasets_dir", ""))},
     )
     result = {
         "paper_key": item["paper_key"],
         **_outcome(workdir, exit_code, timed_out, seconds, batch["timeout_s"], limits, disk_exceeded),
         "slot": slot,
+        "uid": uid,
     }
     if neuron:
         _convert_neuron_profile(workdir)
@@ -702,18 +769,23 @@ def main() -> None:
         for slot in range(batch["slots"]):
             free_slots.put(slot)
 
-        def run(item):
-            slot = free_slots.get()
-            try:
-                result = run_script(batch_dir, item, batch, slot)
-            finally:
-                free_slots.put(slot)
-            pipes.log.info(f"{item['paper_key']}: {result['status']} in {result['seconds']:.1f} s {result['reason']}")
-            pipes.report_custom_message(result)
-            return result
+        with batch_sandbox(pipes.log.info) as first_uid:
 
-        with ThreadPoolExecutor(max_workers=batch["slots"]) as pool:
-            list(pool.map(run, items))
+            def run(item):
+                slot = free_slots.get()
+                try:
+                    uid = None if first_uid is None else first_uid + slot
+                    result = run_script(batch_dir, item, batch, slot, uid)
+                finally:
+                    free_slots.put(slot)
+                pipes.log.info(
+                    f"{item['paper_key']}: {result['status']} in {result['seconds']:.1f} s {result['reason']}"
+                )
+                pipes.report_custom_message(result)
+                return result
+
+            with ThreadPoolExecutor(max_workers=batch["slots"]) as pool:
+                list(pool.map(run, items))
 
 
 if __name__ == "__main__":

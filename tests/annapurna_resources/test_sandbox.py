@@ -4,6 +4,8 @@ and reported, the well-behaved scripts in the same batch still succeed, and noth
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -13,7 +15,7 @@ import pytest
 
 from annapurna_resources import Trn1Launcher
 from annapurna_resources.trn1_launcher import run_batch_in_job
-from annapurna_resources.trn1_runner import SANDBOX_UID_BASE, bwrap_mode
+from annapurna_resources.trn1_runner import bwrap_mode
 
 SLOTS = 5
 TIMEOUT_S = 45  # every script imports torch (the profile wrapper): 5 cold imports on 2 cores beside CPU hogs take >15 s
@@ -98,9 +100,9 @@ print("METRICS: " + json.dumps({"step": 1, "final_loss": 0.5}))
 """
 
 
-def _stray_processes(marker: str) -> list[str]:
-    """Processes whose command line mentions `marker`, or that run as one of the sandbox's uids."""
-    sandbox_uids = {str(SANDBOX_UID_BASE + slot) for slot in range(SLOTS)}
+def _stray_processes(marker: str, sandbox_uids: set[str]) -> list[str]:
+    """Processes whose command line mentions `marker`, or that run as one of this batch's sandbox uids (another
+    batch on this machine has uids of its own)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -114,7 +116,7 @@ def _stray_processes(marker: str) -> list[str]:
             )
         except (OSError, StopIteration):
             continue
-        if marker in cmdline or (bwrap_mode() == "drop" and uid in sandbox_uids):
+        if marker in cmdline or uid in sandbox_uids:
             found.append(f"{entry}: {cmdline[:200]}")
     return found
 
@@ -191,7 +193,9 @@ def test_hostile_scripts_are_contained_and_reported(tmp_path, monkeypatch):
         size = daemon_marker.stat().st_size if daemon_marker.exists() else 0
         time.sleep(1)
         assert (daemon_marker.stat().st_size if daemon_marker.exists() else 0) == size, "the daemon is still alive"
-        assert _stray_processes(str(tmp_path)) == []
+        batch_uids = {str(r.uid) for r in results.values() if r.uid is not None}
+        assert len(batch_uids) == (SLOTS if mode == "drop" else 0)
+        assert _stray_processes(str(tmp_path), batch_uids) == []
         assert elapsed < 2 * TIMEOUT_S + 15  # two waves of slots, each bounded by the timeout
 
         if mode is None:
@@ -214,3 +218,45 @@ def test_an_interpreter_under_a_hidden_directory_is_rebound_with_enterable_paren
     args = " ".join(trn1_runner._bwrap_command(["python", "main.py"], tmp_path, {}, 0))
     parents = "--perms 0755 --dir /tmp/checkout --perms 0755 --dir /tmp/checkout/project"
     assert f"{parents} --ro-bind /tmp/checkout/project/.venv /tmp/checkout/project/.venv" in args
+
+
+HOLD_SANDBOX = """
+import sys, time
+from annapurna_resources.trn1_runner import batch_sandbox
+with batch_sandbox() as uid:
+    start = time.time()
+    time.sleep(1.5)
+    end = time.time()
+print(uid, start, end, flush=True)
+"""
+
+
+def _hold_sandboxes_at_once(count: int, **env) -> list[tuple[str, float, float]]:
+    """`count` processes, each holding a batch's sandbox for 1.5 s: (first uid, held from, held until)."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", HOLD_SANDBOX], stdout=subprocess.PIPE, text=True, env={**os.environ, **env}
+        )
+        for _ in range(count)
+    ]
+    held = []
+    for process in processes:
+        out, _ = process.communicate(timeout=60)
+        uid, start, end = out.split()
+        held.append((uid, float(start), float(end)))
+    return held
+
+
+@pytest.mark.skipif(bwrap_mode() != "drop", reason="uids of a batch's own need bwrap as root (.ci/run runs as root)")
+def test_batches_at_once_run_as_uids_of_their_own():
+    held = _hold_sandboxes_at_once(3)
+    assert len({uid for uid, _, _ in held}) == 3  # three blocks of uids, one per batch
+    assert max(start for _, start, _ in held) < min(end for _, _, end in held)  # and all three at once
+
+
+def test_without_bwrap_batches_take_turns():
+    """The rlimits fallback runs every script as the runner's own uid: two batches at once could signal each
+    other's processes, so the second waits for the first."""
+    held = sorted(_hold_sandboxes_at_once(2, ANNAPURNA_SANDBOX="rlimits"), key=lambda h: h[1])
+    assert all(uid == "None" for uid, _, _ in held)
+    assert held[1][1] >= held[0][2]
