@@ -15,6 +15,8 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
+from annapurna_assets.progress import STAGE_ASSETS
+
 
 @dataclass
 class CheckOutcome:
@@ -36,17 +38,7 @@ class StageOutcome:
         return next((c for c in self.checks if c.blocking and not c.passed), None)
 
 
-# A paper's stages in flow order, as the UI links them on every materialization of the paper.
-PAPER_CHAIN = (
-    "paper_metadata",
-    "verdict",
-    "raw_pdf",
-    "paper_text",
-    "selected_pages",
-    "generated_code",
-    "trn_run_result",
-    "trn_profile",
-)
+PAPER_CHAIN = tuple(STAGE_ASSETS.values())  # a paper's assets in flow order, linked on each of its materializations
 
 
 def paper_chain(paper_key: str, current: str) -> dg.MetadataValue:

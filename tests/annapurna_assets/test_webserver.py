@@ -147,6 +147,7 @@ mutation Backfill($params: LaunchBackfillParams!) {
 def test_a_ui_backfill_of_two_conference_years_registers_their_papers_and_starts_their_lifecycle(
     instance, annapurna_home
 ):
+    """...and a lifecycle run whose worker is killed (SIGKILL) fails, is retried, and every paper gets its verdict."""
     notes = icml2024_notes()[:12] + iclr2025_notes()[:40]
     with serve_openreview(notes) as openreview:
         process, port = start_ui(
@@ -188,5 +189,34 @@ def test_a_ui_backfill_of_two_conference_years_registers_their_papers_and_starts
                 timeout_s=180,
             )
             assert sum(int(run.tags["annapurna/paper_count"]) for run in runs) <= expected
+
+            worker = wait_for("a lifecycle run worker", lambda: _a_running_worker(instance), process, timeout_s=180)
+            os.kill(worker, signal.SIGKILL)
+            wait_for(
+                "every paper described and no lifecycle run left, the killed one retried",
+                lambda: (
+                    instance.get_materialized_partitions(dg.AssetKey("paper_metadata")) == set(keys)
+                    and not instance.get_runs(dg.RunsFilter(job_name="lifecycle_batch_job", statuses=IN_FLIGHT))
+                ),
+                process,
+                timeout_s=420,
+            )
+            runs = instance.get_runs(dg.RunsFilter(job_name="lifecycle_batch_job"))
+            killed = [run for run in runs if run.status == dg.DagsterRunStatus.FAILURE]
+            retries = [run for run in runs if run.tags.get("dagster/retry_number") == "1"]
+            assert len(killed) == 1 and len(retries) == 1 and retries[0].status == dg.DagsterRunStatus.SUCCESS
+            assert instance.get_materialized_partitions(dg.AssetKey("verdict"))  # the judgeable papers were judged
         finally:
             stop_ui(process)
+
+
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+IN_FLIGHT += [dg.DagsterRunStatus.STARTED]
+
+
+def _a_running_worker(instance) -> int | None:
+    """The pid of a lifecycle run's worker process, once one has started."""
+    from annapurna_assets.doctor import _worker_pid
+
+    running = instance.get_runs(dg.RunsFilter(job_name="lifecycle_batch_job", statuses=[dg.DagsterRunStatus.STARTED]))
+    return next((pid for run in running if (pid := _worker_pid(instance, run.run_id))), None)
