@@ -89,6 +89,7 @@ def record_verdict(
             "cost_usd": float(decision.get("cost_usd", 0.0)),
             **({"message_batch": decision["message_batch"]} if decision.get("message_batch") else {}),
         },
+        ends_lifecycle=decision.get("decision") != "accept",
         checks=[
             CheckOutcome(
                 "well_formed",

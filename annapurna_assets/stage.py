@@ -31,6 +31,7 @@ class CheckOutcome:
 class StageOutcome:
     metadata: dict
     checks: list[CheckOutcome] = field(default_factory=list)
+    ends_lifecycle: bool = False  # the paper goes no further (e.g. rejected): its chain stops here
 
     @property
     def blocked_by(self) -> CheckOutcome | None:
@@ -41,13 +42,14 @@ class StageOutcome:
 PAPER_CHAIN = tuple(STAGE_ASSETS.values())  # a paper's assets in flow order, linked on each of its materializations
 
 
-def paper_chain(paper_key: str, current: str) -> dg.MetadataValue:
+def paper_chain(paper_key: str, current: str, ends_here: bool = False) -> dg.MetadataValue:
     """Links to this paper's page in each asset of its lifecycle (the UI's partition view), this one in bold."""
+    chain = PAPER_CHAIN[: PAPER_CHAIN.index(current) + 1] if ends_here else PAPER_CHAIN
     links = [
         f"**{asset}**" if asset == current else f"[{asset}](/assets/{asset}?view=partitions&partition={paper_key})"
-        for asset in PAPER_CHAIN
+        for asset in chain
     ]
-    return dg.MetadataValue.md(" → ".join(links))
+    return dg.MetadataValue.md(" → ".join(links) + (" (the lifecycle ends here)" if ends_here else ""))
 
 
 def asset_events(context: dg.AssetExecutionContext, outcome: StageOutcome | None) -> Iterator:
@@ -55,7 +57,8 @@ def asset_events(context: dg.AssetExecutionContext, outcome: StageOutcome | None
     if outcome is None:
         return
     asset = context.asset_key.to_user_string()
-    yield dg.MaterializeResult(metadata={**outcome.metadata, "paper": paper_chain(context.partition_key, asset)})
+    chain = paper_chain(context.partition_key, asset, outcome.ends_lifecycle)
+    yield dg.MaterializeResult(metadata={**outcome.metadata, "paper": chain})
     for check in outcome.checks:
         yield dg.AssetCheckResult(
             check_name=check.name, passed=check.passed, description=check.description, metadata=check.metadata
@@ -68,7 +71,7 @@ def partition_events(context, asset: str | dg.AssetKey, outcomes: dict[str, Stag
     as missing)."""
     asset_key = dg.AssetKey.from_coercible(asset)
     for key, outcome in outcomes.items():
-        metadata = {**outcome.metadata, "paper": paper_chain(key, asset_key.to_user_string())}
+        metadata = {**outcome.metadata, "paper": paper_chain(key, asset_key.to_user_string(), outcome.ends_lifecycle)}
         yield dg.AssetMaterialization(asset_key, partition=key, metadata=metadata)
     if not any(outcome.checks for outcome in outcomes.values()):
         return

@@ -190,7 +190,7 @@ def test_a_newcomer_follows_one_paper_from_verdict_to_trace(demo_home, browser, 
         browser.find_element(By.XPATH, "//input[@placeholder='Filter by name…']").send_keys("collaborative")
         page.click_partition("neural-collab")  # long keys are shortened in the middle
         page.wait_for_text("closest research interest")
-        assert "reject" in page.text()
+        assert "reject" in page.text() and "verdict (the lifecycle ends here)" in page.text()
         page.screenshot("7-rejected-verdict")
 
         # The flow, left to right.
