@@ -125,15 +125,13 @@ def judge_papers(
             batch.fail(context, key, "verdict", error)
     batch.active = list(requests)
     decisions = dict(zip(requests, judge.judge_many(list(requests.values()))))
-    judged = [key for key in batch.active if key not in batch.failed]
     yield from run_stage(
         context, batch, "verdict", lambda k: record_verdict(k, paper_index, judge, requests[k], decisions[k])
     )
-    docs = paper_index.get_many(judged)
-    update_accepted_papers(context.instance, {key: doc["verdict"].get("decision") for key, doc in docs.items()})
-    for key, doc in docs.items():
-        if key in batch.active:
-            notifier.verdict_recorded(context.log, key, doc["verdict"])
+    verdicts = {key: doc["verdict"] for key, doc in paper_index.get_many(requests).items() if "verdict" in doc}
+    update_accepted_papers(context.instance, {key: verdict.get("decision") for key, verdict in verdicts.items()})
+    for key in batch.active:
+        notifier.verdict_recorded(context.log, key, verdicts[key])
     yield dg.Output(batch)
 
 

@@ -13,7 +13,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from annapurna_resources.blob_store import BLOB_SCHEME, CONTENT_TYPES, BlobNotFoundError, BlobStore
+from annapurna_resources.blob_store import BLOB_SCHEME, CONTENT_TYPES, BlobNotFoundError, BlobStore, content_type
 
 BLOB_PATH = re.compile(r"^/blobs/(?P<digest>[0-9a-f]{64})(?P<suffix>\.[a-z]+)?$")
 PERFETTO_UI = "https://ui.perfetto.dev/#!/?url="
@@ -46,7 +46,7 @@ def _handler(blob_store: BlobStore) -> type[BaseHTTPRequestHandler]:
                 self._plain(HTTPStatus.NOT_FOUND, "no such blob\n")
                 return
             self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", CONTENT_TYPES.get(suffix, "application/octet-stream"))
+            self.send_header("Content-Type", content_type(suffix))
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Access-Control-Allow-Origin", "*")
             self.send_header("Cache-Control", "public, max-age=31536000, immutable")  # content-addressed
