@@ -76,8 +76,8 @@ def cmd_demo(args) -> int:
     print("stages: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     print(f"wall time: {outcome['seconds']} s")
     print(
-        f"Look at it in the UI: `annapurna ui`, then open http://127.0.0.1:3000/assets "
-        f"(partitions of `papers`, checks, runs); `annapurna show {keys[0] if keys else 'PAPER_KEY'}` for one paper."
+        "Look at it in the UI: `annapurna ui`, then open http://127.0.0.1:3000/assets/verdict?view=partitions and "
+        f"type a title word; `annapurna show {keys[0] if keys else 'PAPER_KEY'}` for one paper in the terminal."
     )
     return 0
 
