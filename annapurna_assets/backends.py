@@ -28,8 +28,8 @@ from annapurna_resources import (
     SqlitePaperIndex,
     Trn1Launcher,
 )
-from annapurna_resources.claude_judge import DEFAULT_BEDROCK_MODEL, DEFAULT_CLAUDE_MODEL, ClaudeJudge
-from annapurna_resources.judge import DEFAULT_RESEARCH_INTERESTS
+from annapurna_resources.llm.claude_judge import DEFAULT_BEDROCK_MODEL, DEFAULT_CLAUDE_MODEL, ClaudeJudge
+from annapurna_resources.llm.judge import DEFAULT_RESEARCH_INTERESTS
 
 
 def _env(name: str, default: str) -> str:
@@ -154,7 +154,7 @@ def build_code_generator():
     backends = {"claude": "anthropic", "bedrock": "bedrock", "openai": "openai"}
     if kind not in backends:
         raise ValueError(f"ANNAPURNA_CODEGEN is {kind!r}: expected offline, claude, bedrock or openai")
-    from annapurna_resources.llm_code_generator import DEFAULT_MODELS, LlmCodeGenerator
+    from annapurna_resources.llm.llm_code_generator import DEFAULT_MODELS, LlmCodeGenerator
 
     backend = backends[kind]
     settings = {
@@ -204,7 +204,7 @@ def build_paper_index():
     if kind == "sqlite":
         return SqlitePaperIndex()
     if kind == "opensearch":
-        from annapurna_resources.opensearch_index import OpenSearchPaperIndex
+        from annapurna_resources.storage.opensearch_index import OpenSearchPaperIndex
 
         return OpenSearchPaperIndex(
             url=_url("ANNAPURNA_OPENSEARCH_URL", "http://127.0.0.1:9200"),
@@ -226,7 +226,7 @@ def build_blob_store():
         server = os.environ.get("ANNAPURNA_BLOB_SERVER_URL")
         return LocalBlobStore(**({"browser_base_url": server} if server else {}))
     if kind == "s3":
-        from annapurna_resources.s3_blob_store import S3BlobStore
+        from annapurna_resources.storage.s3_blob_store import S3BlobStore
 
         return S3BlobStore(
             bucket=_env("ANNAPURNA_S3_BUCKET", ""),
@@ -242,7 +242,7 @@ def build_notifier(paper_index):
     server); otherwise Dagster's log."""
     if not (os.environ.get("SLACK_BOT_TOKEN") and os.environ.get("SLACK_CHANNEL")):
         return LogNotifier()
-    from annapurna_resources.slack_notifier import SlackNotifier
+    from annapurna_resources.notify.slack_notifier import SlackNotifier
 
     return SlackNotifier(
         token=dg.EnvVar("SLACK_BOT_TOKEN"),

@@ -7,17 +7,17 @@ import os
 
 import dagster as dg
 
-from annapurna_assets.alerts import check_failure_alert_sensor, run_failure_alert_sensor
+from annapurna_assets.alerts.sensors import check_failure_alert_sensor, run_failure_alert_sensor
 from annapurna_assets.backends import build_resources
-from annapurna_assets.codegen import build_generated_code, selected_pages
-from annapurna_assets.execution import trn1_batch_job, trn_run
-from annapurna_assets.idle_stop import trn1_idle_stop_sensor
-from annapurna_assets.ingest import paper_metadata, paper_text, raw_pdf
-from annapurna_assets.judging import verdict
-from annapurna_assets.lifecycle import lifecycle_batch_job
-from annapurna_assets.listings import arxiv_listing, conference_listing
-from annapurna_assets.page_model import page_classifier_model
-from annapurna_assets.sensors import build_paper_lifecycle_sensor, local_folder_sensor, trn1_batch_sensor
+from annapurna_assets.codegen.assets import build_generated_code, selected_pages
+from annapurna_assets.codegen.page_model import page_classifier_model
+from annapurna_assets.execution.assets import trn1_batch_job, trn_run
+from annapurna_assets.execution.idle_stop import trn1_idle_stop_sensor
+from annapurna_assets.judge.assets import verdict
+from annapurna_assets.lifecycle.batch_job import lifecycle_batch_job
+from annapurna_assets.lifecycle.sensors import build_paper_lifecycle_sensor, local_folder_sensor, trn1_batch_sensor
+from annapurna_assets.papers.assets import paper_metadata, paper_text, raw_pdf
+from annapurna_assets.sources.listings import arxiv_listing, conference_listing
 
 
 def build_definitions() -> dg.Definitions:

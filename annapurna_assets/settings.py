@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from annapurna_resources.home import annapurna_home
+from annapurna_resources.storage.home import annapurna_home
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CORPUS = Path(__file__).resolve().parent / "demo_corpus"

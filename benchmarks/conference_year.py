@@ -41,8 +41,8 @@ def run_worker(run_configs_file: Path) -> None:
 def main(workers: int) -> None:
     import dagster as dg
 
-    from annapurna_assets.lifecycle import lifecycle_paper_keys, lifecycle_run_config
-    from annapurna_assets.progress import stage_counts
+    from annapurna_assets.lifecycle.batch_job import lifecycle_paper_keys, lifecycle_run_config
+    from annapurna_assets.lifecycle.progress import stage_counts
     from tests.fakes.openreview_api import icml2024_notes
 
     notes = icml2024_notes()

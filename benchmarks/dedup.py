@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from annapurna_assets.dedup import (
+from annapurna_assets.sources.dedup import (
     PLACEHOLDER_TITLES,
     DuplicateFinder,
     Match,
@@ -44,8 +44,8 @@ from annapurna_assets.dedup import (
     normalise_title,
     title_words,
 )
-from annapurna_resources.embeddings import MiniLMEmbedder
-from annapurna_resources.listed_paper import ListedPaper
+from annapurna_resources.llm.embeddings import MiniLMEmbedder
+from annapurna_resources.sources.listed_paper import ListedPaper
 
 DEFAULT_LISTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "listings"
 PER_PERTURBATION = 150

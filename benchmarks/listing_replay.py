@@ -35,7 +35,7 @@ def materialize_listing(instance, defs, partition: str, decisions: list[str] | N
     """Materializes `conference_listing[partition]`; returns the seconds it took."""
     import dagster as dg
 
-    from annapurna_assets.listings import conference_listing
+    from annapurna_assets.sources.listings import conference_listing
 
     config = {"ops": {"conference_listing": {"config": {"decisions": decisions}}}} if decisions else {}
     started = time.perf_counter()

@@ -16,10 +16,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(data_dir: Path) -> dict:
-    from annapurna_assets.codegen import PageSelectionConfig
-    from annapurna_assets.page_classifier import classification_report, held_out_scores, labelled_papers
-    from annapurna_assets.page_features import learn_lexicons
-    from annapurna_assets.page_selection import estimate_tokens, select_pages
+    from annapurna_assets.codegen.assets import PageSelectionConfig
+    from annapurna_assets.codegen.pages.classifier import classification_report, held_out_scores, labelled_papers
+    from annapurna_assets.codegen.pages.features import learn_lexicons
+    from annapurna_assets.codegen.pages.selection import estimate_tokens, select_pages
     from annapurna_assets.settings import DEMO_CORPUS
 
     started = time.perf_counter()

@@ -19,8 +19,8 @@ from listing_replay import materialize_listing, replayed_openreview
 def main() -> None:
     import dagster as dg
 
-    from annapurna_assets.lifecycle import lifecycle_paper_keys
-    from annapurna_resources.listed_paper import DECISIONS
+    from annapurna_assets.lifecycle.batch_job import lifecycle_paper_keys
+    from annapurna_resources.sources.listed_paper import DECISIONS
     from tests.fakes.openreview_api import iclr2025_notes
 
     notes = iclr2025_notes()

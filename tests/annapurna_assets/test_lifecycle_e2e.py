@@ -7,9 +7,9 @@ import dagster as dg
 import pytest
 
 from annapurna_assets import cli
+from annapurna_assets.cli.demo import run_demo
 from annapurna_assets.definitions import build_definitions
-from annapurna_assets.demo import run_demo
-from annapurna_assets.progress import stage_counts
+from annapurna_assets.lifecycle.progress import stage_counts
 from annapurna_assets.settings import DEMO_CORPUS
 from tests.conftest import SHARED_PDFS, requires_shared_data, write_bad_inputs
 

@@ -4,11 +4,11 @@ import json
 import shutil
 
 from annapurna_assets import cli
+from annapurna_assets.cli.demo import run_demo
 from annapurna_assets.definitions import build_definitions
-from annapurna_assets.demo import run_demo
-from annapurna_assets.progress import stage_counts
+from annapurna_assets.lifecycle.progress import stage_counts
 from annapurna_assets.settings import DEMO_CORPUS
-from annapurna_resources.opensearch_index import OpenSearchPaperIndex
+from annapurna_resources.storage.opensearch_index import OpenSearchPaperIndex
 from tests.annapurna_assets.test_lifecycle_e2e import check_outcomes
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.opensearch_api import FakeOpenSearch

@@ -54,8 +54,8 @@ def test_demo_lifecycle_on_postgres_storage(postgres_url, annapurna_home, tmp_pa
     for name in DEMO_PAPERS:
         shutil.copy(DEMO_CORPUS / name, inbox / name)
     monkeypatch.setenv("ANNAPURNA_PAPERS_DIR", str(inbox))
+    from annapurna_assets.cli.demo import run_demo
     from annapurna_assets.definitions import build_definitions
-    from annapurna_assets.demo import run_demo
 
     with dg.DagsterInstance.get() as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)

@@ -5,8 +5,8 @@ import dagster as dg
 from dagster._core.storage.dagster_run import DagsterRunStatus
 
 from annapurna_assets.definitions import build_definitions
-from annapurna_assets.lifecycle import lifecycle_paper_keys
-from annapurna_assets.sensors import local_folder_sensor, plan_batch, trn1_batch_sensor
+from annapurna_assets.lifecycle.batch_job import lifecycle_paper_keys
+from annapurna_assets.lifecycle.sensors import local_folder_sensor, plan_batch, trn1_batch_sensor
 from tests.conftest import make_pdf
 
 

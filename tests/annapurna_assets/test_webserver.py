@@ -216,7 +216,7 @@ IN_FLIGHT += [dg.DagsterRunStatus.STARTED]
 
 def _a_running_worker(instance) -> int | None:
     """The pid of a lifecycle run's worker process, once one has started."""
-    from annapurna_assets.doctor import _worker_pid
+    from annapurna_assets.cli.doctor import _worker_pid
 
     running = instance.get_runs(dg.RunsFilter(job_name="lifecycle_batch_job", statuses=[dg.DagsterRunStatus.STARTED]))
     return next((pid for run in running if (pid := _worker_pid(instance, run.run_id))), None)

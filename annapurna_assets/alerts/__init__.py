@@ -1,0 +1,1 @@
+"""Every failed check and failed run, told through the notifier."""

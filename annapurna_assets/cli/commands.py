@@ -1,0 +1,493 @@
+"""The `annapurna` command: demo, status, show, search, doctor, ui, pages, judge-eval, run-scripts."""
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from annapurna_assets.settings import DEMO_CORPUS, PROJECT_ROOT, configure_pools, ensure_dagster_home
+from annapurna_resources.storage.home import annapurna_home
+
+
+def _quiet_dagster() -> None:
+    import dagster as dg
+
+    for category in (dg.PreviewWarning, dg.BetaWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
+def _instance():
+    """The Dagster instance under ANNAPURNA_HOME, without loading the definitions (fast commands use this)."""
+    ensure_dagster_home()
+    import dagster as dg
+
+    _quiet_dagster()
+    instance = dg.DagsterInstance.get()
+    gc.freeze()  # Dagster's large module graph lives until exit: not scanning it there saves ~0.4 s per command
+    return instance
+
+
+def _paper_index():
+    from annapurna_assets.backends import build_paper_index
+
+    return build_paper_index()
+
+
+def _blob_store():
+    from annapurna_assets.backends import build_blob_store
+
+    return build_blob_store()
+
+
+def _instance_and_defs():
+    instance = _instance()
+    configure_pools(instance)
+    from annapurna_assets.definitions import build_definitions
+    from annapurna_assets.judge.assets import adopt_earlier_verdicts
+
+    defs = build_definitions()
+    adopt_earlier_verdicts(instance, defs.resources["paper_index"])
+    return instance, defs
+
+
+def cmd_demo(args) -> int:
+    papers_dir = Path(args.papers or DEMO_CORPUS).resolve()
+    if not papers_dir.is_dir():
+        print(f"no such folder: {papers_dir}", file=sys.stderr)
+        return 2
+    os.environ["ANNAPURNA_PAPERS_DIR"] = str(papers_dir)
+    instance, defs = _instance_and_defs()
+    from annapurna_assets.cli.demo import format_table, run_demo, summary_rows
+    from annapurna_assets.lifecycle.progress import stage_counts
+
+    print(f"Annapurna demo on {papers_dir} (state in {annapurna_home()})", file=sys.stderr)
+    outcome = run_demo(defs, instance)
+    index = defs.resources["paper_index"]
+    keys = outcome["folder_papers"]
+    print()
+    print(format_table(summary_rows(index, keys)))
+    print()
+    counts = stage_counts(instance, index)
+    print("stages: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    print(f"wall time: {outcome['seconds']} s")
+    print(
+        "Look at it in the UI: `annapurna ui`, then open http://127.0.0.1:3000/assets/verdict?view=partitions and "
+        f"type a title word; `annapurna show {keys[0] if keys else 'PAPER_KEY'}` for one paper in the terminal."
+    )
+    return 0
+
+
+def cmd_status(args) -> int:
+    from annapurna_assets.backends import paper_index_kind
+    from annapurna_resources.storage import paper_counts
+
+    index_file = annapurna_home() / "index.sqlite"
+    if paper_index_kind() == "sqlite":  # counted in one query on the file, without Dagster
+        counts, costs = paper_counts.stage_counts(index_file), paper_counts.cost_totals(index_file)
+    else:
+        docs = list(_paper_index().all_documents().values())
+        counts, costs = paper_counts.stage_counts_from_documents(docs), paper_counts.cost_totals_from_documents(docs)
+    if args.dagster:
+        from annapurna_assets.lifecycle.progress import stage_counts
+
+        counts = stage_counts(_instance(), _paper_index())
+    if args.json:
+        print(json.dumps({**counts, "costs": costs}))
+        return 0
+    width = max(map(len, counts))
+    for stage, count in counts.items():
+        print(f"{stage.ljust(width)}  {count}")
+    print()
+    print(f"{'cost':<6} {'papers':>7} {'tokens in':>10} {'tokens out':>10} {'instance h':>10} {'USD':>10}")
+    for stage in paper_counts.COST_STAGES:
+        row = costs[stage]
+        print(
+            f"{stage:<6} {row['papers']:>7} {row.get('input_tokens', 0):>10} {row.get('output_tokens', 0):>10} "
+            f"{row.get('instance_hours', 0.0):>10.3f} {row['cost_usd']:>10.4f}"
+        )
+    print(f"total ${costs['total_usd']:.4f}, ${costs['usd_per_100_papers']:.4f} per 100 judged papers")
+    return 0
+
+
+def cmd_show(args) -> int:
+    instance = _instance()
+    import dagster as dg
+
+    from annapurna_assets.lifecycle.progress import STAGE_ASSETS
+    from annapurna_resources.storage.paper_counts import COST_STAGES
+
+    doc = _paper_index().get(args.paper_key)
+    if doc is None:
+        print(f"no paper {args.paper_key!r} (see `annapurna status` or `annapurna search`)", file=sys.stderr)
+        return 1
+    blob_store = _blob_store()
+    history = {}
+    for asset in STAGE_ASSETS.values():
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[args.paper_key]), limit=20
+        ).records
+        history[asset] = [{"run_id": r.run_id, "timestamp": r.timestamp, "storage_id": r.storage_id} for r in records]
+    shown = {
+        "paper_key": args.paper_key,
+        "metadata": doc.get("metadata", doc.get("source", {}).get("paper")),
+        "versions": doc.get("source", {}).get("versions", []),
+        "pdf": doc.get("pdf"),
+        "verdict": doc.get("verdict"),
+        "pages": doc.get("pages"),
+        "code": {**doc["code"], "path": blob_store.location(doc["code"]["ref"])} if "code" in doc else None,
+        "run": {k: v for k, v in doc["run"].items() if k != "metrics"} if "run" in doc else None,
+        "profile": (
+            {**doc["profile"], "trace_path": blob_store.location(doc["profile"]["trace_ref"])}
+            if "profile" in doc
+            else None
+        ),
+        "costs": {
+            stage: {k: v for k, v in doc[section].items() if k in fields}
+            for stage, (section, fields) in COST_STAGES.items()
+            if isinstance(doc.get(section), dict)
+        },
+        "materializations": history,
+    }
+    if args.json:
+        print(json.dumps(shown, indent=2, default=str))
+        return 0
+    from annapurna_assets.cli.paper_report import paper_report
+
+    print(paper_report(shown, blob_store))
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    """Exit 1 when anything needs action."""
+    from annapurna_assets.backends import build_resources
+    from annapurna_assets.cli.doctor import diagnose
+
+    findings = diagnose(_instance(), build_resources())
+    for finding in findings:
+        print(finding.line())
+    problems = sum(not f.ok for f in findings)
+    print(f"\n{problems} problem(s)" if problems else "\nall well")
+    return 1 if problems else 0
+
+
+def cmd_search(args) -> int:
+    ensure_dagster_home()
+    hits = _paper_index().search(args.query, limit=args.limit)
+    if args.json:
+        print(json.dumps([h.__dict__ for h in hits], indent=2))
+    elif not hits:
+        print("no matches")
+    for hit in hits if not args.json else []:
+        print(f"{hit.key}  {hit.title[:70]}\n    {hit.snippet}")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    home = ensure_dagster_home()
+    instance = _instance()
+    limits = configure_pools(instance)
+    from annapurna_assets.judge.assets import adopt_earlier_verdicts
+
+    adopt_earlier_verdicts(instance, _paper_index())
+    print(f"concurrency pools: {', '.join(f'{pool}={limit}' for pool, limit in limits.items())}", file=sys.stderr)
+    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home})", file=sys.stderr)
+    _serve_blobs_for_browser()
+    dagster = Path(sys.executable).with_name("dagster")  # the one beside this interpreter, venv active or not
+    command = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    return subprocess.call(command, cwd=PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)})
+
+
+def _serve_blobs_for_browser() -> None:
+    """Code, loss curves and traces that the UI's metadata links to (S3 blobs have presigned links instead)."""
+    from urllib.parse import urlsplit
+
+    from annapurna_resources.storage.blob_server import serve_blobs
+
+    blob_store = _blob_store()
+    base_url = getattr(blob_store, "browser_base_url", "")
+    if not base_url:
+        return
+    address = urlsplit(base_url)
+    try:
+        serve_blobs(blob_store, address.hostname or "127.0.0.1", address.port or 80)
+    except OSError as error:
+        print(
+            f"blobs are not served on {base_url} ({error}): code, loss curve and trace links will not open",
+            file=sys.stderr,
+        )
+        return
+    print(f"blobs (code, loss curves, traces) served read-only on {base_url}/blobs/", file=sys.stderr)
+
+
+def _topic_argument(text: str):
+    from annapurna_assets.judge.evaluation import parse_topic
+
+    try:
+        return parse_topic(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _judge_factory(kind: str, embedder, prompt_file: str | None = None):
+    """profile text -> judge of that kind; the Claude judge comes from `build_resources()` under ANNAPURNA_JUDGE,
+    with `prompt_file` as its ANNAPURNA_JUDGE_PROMPT_FILE when given."""
+    from annapurna_resources.llm.judge import OfflineJudge
+
+    if kind == "offline":
+        if prompt_file:
+            raise SystemExit("judge-eval: --prompt/--compare-prompt apply to the claude judge (offline has no prompt)")
+        return lambda profile: OfflineJudge(embedder=embedder, research_interests=profile)
+
+    def claude_judge(profile: str):
+        import dagster as dg
+
+        from annapurna_assets.backends import build_resources
+
+        settings = {"ANNAPURNA_JUDGE": "claude", "ANNAPURNA_RESEARCH_INTERESTS": profile}
+        if prompt_file:
+            settings["ANNAPURNA_JUDGE_PROMPT_FILE"] = prompt_file
+        saved = {name: os.environ.get(name) for name in settings}
+        os.environ.update(settings)
+        try:
+            judge = build_resources()["judge"]
+            if not isinstance(judge, OfflineJudge):
+                judge = judge.process_config_and_initialize()  # resolves its EnvVars (the API key) outside a run
+        except dg.DagsterInvalidConfigError as error:
+            reason = str(error).split("Stack Trace")[0].strip()  # Dagster appends the whole stack to its message
+            raise SystemExit(f"judge-eval: cannot set up the Claude judge: {reason}") from error
+        except (OSError, ValueError) as error:  # an unreadable prompt file or a template with unknown placeholders
+            raise SystemExit(f"judge-eval: cannot set up the Claude judge: {error}") from error
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        if isinstance(judge, OfflineJudge):
+            raise SystemExit("judge-eval: no Claude judge here: build_resources() ignores ANNAPURNA_JUDGE=claude")
+        return judge
+
+    return claude_judge
+
+
+def cmd_judge_eval(args) -> int:
+    from annapurna_assets.judge.evaluation import evaluate, format_table, paper_text, sample_indices
+    from annapurna_resources.llm.embeddings import MiniLMEmbedder
+    from annapurna_resources.sources.listing_files import ListingFileUnavailable, read_listing_file
+
+    started = time.perf_counter()
+    papers = []
+    for listing in args.listing:
+        path = Path(listing)
+        if not path.is_file():
+            print(f"no such listing file: {path}", file=sys.stderr)
+            return 2
+        try:
+            papers.extend(read_listing_file(path, venue=path.parent.name, year=None))
+        except ListingFileUnavailable as error:
+            print(error, file=sys.stderr)
+            return 2
+    chosen = sample_indices(len(papers), args.sample, args.seed)
+    papers = [papers[i] for i in chosen]
+    embedder = MiniLMEmbedder()
+    make_judge = _judge_factory(args.judge, embedder, args.prompt)
+    compare_judge = args.compare_judge or (args.judge if args.compare_prompt else None)
+    compare_make_judge = _judge_factory(compare_judge, embedder, args.compare_prompt) if compare_judge else None
+    for factory in (make_judge, compare_make_judge):
+        if factory is not None:
+            factory(args.topic[0].profile())  # fail now, not after embedding every paper
+    paper_vectors = embedder.embed([paper_text(paper) for paper in papers])
+    results = evaluate(
+        papers, args.topic, make_judge, compare_make_judge=compare_make_judge, paper_vectors=paper_vectors
+    )
+    comparing = compare_make_judge is not None
+    if args.json:
+        for result in results:
+            print(json.dumps(result.to_dict(comparing)))
+        return 0
+    judges = _judge_label(args.judge, args.prompt)
+    if comparing:
+        judges += f" vs {_judge_label(compare_judge, args.compare_prompt)}"
+    print(f"judge {judges} on {len(papers)} papers from {len(args.listing)} listing file(s)")
+    print(format_table(results, comparing))
+    print(f"wall time: {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_pages(args) -> int:
+    _quiet_dagster()
+    from annapurna_assets.codegen.assets import PageSelectionConfig, classify_and_select
+    from annapurna_assets.papers.pdf_text import extract_pages, inspect_pdf
+
+    path = Path(args.pdf)
+    if not path.is_file():
+        print(f"no such file: {path}", file=sys.stderr)
+        return 2
+    data = path.read_bytes()
+    inspection = inspect_pdf(data)
+    if not inspection.readable:
+        print(f"{path}: {inspection.problem}", file=sys.stderr)
+        return 2
+    config = PageSelectionConfig(**({"budget_tokens": args.budget, "max_fraction": 1.0} if args.budget else {}))
+    selection, budget, classifier = classify_and_select(extract_pages(data), config)
+    if args.json:
+        scores = {str(n): selection.scores[n] for n in selection.pages}
+        print(
+            json.dumps(
+                {
+                    "pages": selection.pages,
+                    "scores": scores,
+                    "tokens_kept": selection.tokens_kept,
+                    "tokens_total": selection.tokens_total,
+                }
+            )
+        )
+        return 0
+    print(
+        f"{path.name}: {len(selection.pages)} of {len(selection.scores)} pages, {selection.tokens_kept} of "
+        f"{selection.tokens_total} tokens ({selection.token_fraction:.0%}; budget {budget})"
+    )
+    for number in selection.pages:
+        print(f"  page {number:3d}  P(useful) {selection.scores[number]:.2f}")
+    print(f"model: {classifier.info.get('trained', 'bundled')}")
+    return 0
+
+
+def run_scripts(scripts: dict[str, str], mode: str | None = None, timeout_s: float = 120.0, **launcher_fields) -> list:
+    """Run `scripts` (name -> source) as one batch through the pipeline's launcher (configured as the pipeline's,
+    from the environment, with `mode` and `timeout_s`) and runner, in a one-op job."""
+    _quiet_dagster()
+    from annapurna_assets.backends import build_launcher
+    from annapurna_resources.launcher.trn1_launcher import run_batch_in_job
+
+    overrides = {"timeout_s": timeout_s, **launcher_fields, **({"mode": mode} if mode else {})}
+    launcher = build_launcher().model_copy(update=overrides)
+    return run_batch_in_job(launcher, scripts, log_level="ERROR")
+
+
+def cmd_run_scripts(args) -> int:
+    folder = Path(args.dir)
+    paths = sorted(folder.glob("*.py")) if folder.is_dir() else []
+    if not paths:
+        print(f"no *.py scripts in {folder}", file=sys.stderr)
+        return 2
+    results = run_scripts({p.stem: p.read_text() for p in paths}, args.mode, args.timeout)
+    rows = [
+        {
+            "script": f"{r.paper_key}.py",
+            "status": r.status,
+            "exit_code": r.exit_code,
+            "seconds": r.seconds,
+            "reason": r.reason,
+            "metrics": r.metrics,
+            "sandbox": r.sandbox,
+        }
+        for r in results
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row, result in zip(rows, results):
+            print(
+                f"{row['script']}: {row['status']} in {row['seconds']:.1f} s (exit {row['exit_code']}) {row['reason']}"
+            )
+            last_error = result.stderr_tail.strip().splitlines()[-1:] if not result.ok else []
+            if last_error:
+                print(f"    {last_error[0][:200]}")
+        if rows:
+            print(f"sandbox: {rows[0]['sandbox']}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _judge_label(kind: str, prompt_file: str | None) -> str:
+    return f"{kind} (prompt {Path(prompt_file).name})" if prompt_file else kind
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="annapurna", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the whole lifecycle headless on the demo corpus (or DIR)")
+    demo.add_argument("--papers", metavar="DIR", help="folder of PDFs (default: the bundled demo corpus)")
+    demo.set_defaults(func=cmd_demo)
+
+    status = commands.add_parser("status", help="papers per stage")
+    status.add_argument("--json", action="store_true")
+    status.add_argument(
+        "--dagster", action="store_true", help="count from Dagster's materialization records instead of the index"
+    )
+    status.set_defaults(func=cmd_status)
+
+    show = commands.add_parser("show", help="everything about one paper")
+    show.add_argument("paper_key")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_show)
+
+    search = commands.add_parser("search", help="full-text search over the paper index")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(func=cmd_search)
+
+    doctor = commands.add_parser(
+        "doctor", help="check the installation: instance, stuck runs, waiting papers, left-over batches, backends"
+    )
+    doctor.set_defaults(func=cmd_doctor)
+
+    ui = commands.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+
+    pages = commands.add_parser("pages", help="the pages of a PDF the code generator would get, with their scores")
+    pages.add_argument("pdf", metavar="PDF")
+    pages.add_argument("--budget", type=int, metavar="TOKENS", help="token budget (default: the pipeline's)")
+    pages.add_argument("--json", action="store_true")
+    pages.set_defaults(func=cmd_pages)
+
+    judge_eval = commands.add_parser(
+        "judge-eval", help="rank a labelled listing with a judge: ROC AUC and precision@k per topic"
+    )
+    judge_eval.add_argument("--listing", action="append", required=True, metavar="FILE", help="listing CSV/TSV")
+    judge_eval.add_argument(
+        "--topic",
+        action="append",
+        required=True,
+        type=_topic_argument,
+        metavar="NAME=KW1;KW2",
+        help="a paper is relevant when one of its author keywords is one of KW1;KW2 (case-insensitive)",
+    )
+    judge_eval.add_argument("--judge", choices=["offline", "claude"], default="offline")
+    judge_eval.add_argument("--compare-judge", choices=["offline", "claude"], help="a second judge side by side")
+    judge_eval.add_argument("--prompt", metavar="FILE", help="the claude judge's prompt template (default: built-in)")
+    judge_eval.add_argument(
+        "--compare-prompt", metavar="FILE", help="a second prompt side by side (the same judge unless --compare-judge)"
+    )
+    judge_eval.add_argument("--sample", type=int, metavar="N", help="evaluate N papers drawn at random (seed 0)")
+    judge_eval.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    judge_eval.add_argument("--json", action="store_true", help="one JSON object per topic, one per line")
+    judge_eval.set_defaults(func=cmd_judge_eval)
+
+    run = commands.add_parser("run-scripts", help="run every *.py in DIR as one batch in the execution sandbox")
+    run.add_argument("dir", metavar="DIR")
+    run.add_argument(
+        "--mode",
+        choices=["local", "ssh", "ssm"],
+        help="execution host: this machine, the ANNAPURNA_SSH_* host, or ANNAPURNA_EC2_INSTANCE_ID over SSM "
+        "(default: ANNAPURNA_TRN1_MODE, else local)",
+    )
+    run.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="wall-clock limit per script")
+    run.add_argument("--json", action="store_true")
+    run.set_defaults(func=cmd_run_scripts)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

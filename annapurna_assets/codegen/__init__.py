@@ -1,0 +1,1 @@
+"""From an accepted paper's text to a runnable training script: what the generator reads, then the code."""

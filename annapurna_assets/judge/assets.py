@@ -1,0 +1,175 @@
+"""The verdict: is this paper relevant to the team and novel against what is already indexed?"""
+
+import math
+
+import dagster as dg
+import numpy as np
+
+from annapurna_assets.lifecycle.stage import CheckOutcome, StageOutcome, asset_events
+from annapurna_assets.papers.assets import paper_document, paper_metadata
+from annapurna_assets.papers.partitions import accepted_papers_partitions, paper_check, papers_partitions
+from annapurna_resources import Judge, MiniLMEmbedder, Notifier, PaperIndex
+from annapurna_resources.llm.judge import JudgeFailure, JudgeRequest
+
+NEIGHBOURS = 5
+
+
+def verdict_problems(verdict: dict) -> list[str]:
+    """Why a verdict is not a real decision (an error dressed as one), or [] when it is well-formed."""
+    problems = []
+    if verdict.get("error"):
+        problems.append(f"the judge reported an error: {verdict['error']}")
+    if verdict.get("decision") not in ("accept", "reject"):
+        problems.append(f"decision is {verdict.get('decision')!r}, not accept/reject")
+    for score in ("relevance", "novelty"):
+        value = verdict.get(score)
+        if not isinstance(value, int | float) or not math.isfinite(value) or not -1.0 <= value <= 1.0:
+            problems.append(f"{score} is {value!r}, not a number in [-1, 1]")
+    if not verdict.get("reasons"):
+        problems.append("no reasons given")
+    if not verdict.get("judge"):
+        problems.append("the verdict does not say which judge made it")
+    return problems
+
+
+def judge_paper(
+    key: str,
+    paper_index: PaperIndex,
+    embedder: MiniLMEmbedder,
+    judge: Judge,
+    vector: np.ndarray | None = None,
+) -> StageOutcome:
+    """`vector` is the paper's embedding when the caller embedded a whole batch at once."""
+    request = judge_request(key, paper_index, embedder, vector)
+    return record_verdict(key, paper_index, judge, request, judge.judge_many([request])[0])
+
+
+def judge_request(
+    key: str, paper_index: PaperIndex, embedder: MiniLMEmbedder, vector: np.ndarray | None = None
+) -> JudgeRequest:
+    """The paper's title, abstract and nearest indexed neighbours. Its vector is indexed right away, so the
+    next paper of a batch is compared with this one, as when papers are judged one after another."""
+    metadata = paper_document(paper_index, key, "metadata")["metadata"]
+    if vector is None:
+        vector = embedder.embed_one(paper_embedding_text(metadata))
+    neighbours = paper_index.nearest(vector, k=NEIGHBOURS, exclude={key})
+    paper_index.set_vector(key, vector)
+    return JudgeRequest(metadata["title"], metadata["abstract"], neighbours, vector)
+
+
+def record_verdict(
+    key: str, paper_index: PaperIndex, judge: Judge, request: JudgeRequest, decision: dict | JudgeFailure
+) -> StageOutcome:
+    """Store the verdict (a JudgeFailure becomes an error verdict, so well_formed fails with the reason)."""
+    if isinstance(decision, JudgeFailure):
+        decision = failed_verdict(judge, str(decision), request.neighbours)
+    paper_index.update(key, verdict=decision)
+    problems = verdict_problems(decision)
+
+    neighbour_rows = "\n".join(
+        f"| {n['similarity']:.2f} | {n['title'][:90]} | `{n['key']}` |" for n in decision.get("neighbours", [])
+    )
+    return StageOutcome(
+        metadata={
+            "title": request.title,
+            "decision": decision.get("decision") or "error",
+            "relevance": dg.MetadataValue.float(_score(decision, "relevance")),
+            "novelty": dg.MetadataValue.float(_score(decision, "novelty")),
+            "judge": decision.get("judge", "?"),
+            "prompt_version": decision.get("prompt_version", ""),
+            "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.get("reasons", []))),
+            "nearest_papers": dg.MetadataValue.md(
+                "| similarity | title | key |\n|---|---|---|\n" + neighbour_rows
+                if neighbour_rows
+                else "_none indexed yet_"
+            ),
+            "model": decision.get("model", ""),
+            "input_tokens": int(decision.get("input_tokens", 0)),
+            "output_tokens": int(decision.get("output_tokens", 0)),
+            "cost_usd": float(decision.get("cost_usd", 0.0)),
+            **({"message_batch": decision["message_batch"]} if decision.get("message_batch") else {}),
+        },
+        ends_lifecycle=decision.get("decision") != "accept",
+        checks=[
+            CheckOutcome(
+                "well_formed",
+                not problems,
+                "; ".join(problems) or f"{decision['decision']} (relevance {decision['relevance']:.2f})",
+                {"problems": "; ".join(problems) or "none", "decision": str(decision.get("decision"))},
+            )
+        ],
+    )
+
+
+def update_accepted_papers(instance: dg.DagsterInstance, decisions: dict[str, str | None]) -> None:
+    """`accepted_papers` follows the verdicts: an accepted paper joins it, a paper judged otherwise leaves it."""
+    name = accepted_papers_partitions.name
+    accepted = set(instance.get_dynamic_partitions(name))
+    joining = [key for key, decision in decisions.items() if decision == "accept" and key not in accepted]
+    if joining:
+        instance.add_dynamic_partitions(name, joining)
+    for key, decision in decisions.items():
+        if decision != "accept" and key in accepted:
+            instance.delete_dynamic_partition(name, key)
+
+
+def adopt_earlier_verdicts(instance: dg.DagsterInstance, paper_index: PaperIndex) -> int:
+    """Papers accepted before `accepted_papers` existed join it, once (an instance whose set is empty)."""
+    if instance.get_dynamic_partitions(accepted_papers_partitions.name):
+        return 0
+    judged = instance.get_materialized_partitions(dg.AssetKey("verdict"))
+    docs = paper_index.get_many(judged) if judged else {}
+    decisions = {key: doc.get("verdict", {}).get("decision") for key, doc in docs.items()}
+    update_accepted_papers(instance, decisions)
+    return sum(decision == "accept" for decision in decisions.values())
+
+
+def failed_verdict(judge: Judge, reason: str, neighbours: list) -> dict:
+    """What is recorded when the judge could not decide: an error, never a reject."""
+    return {
+        "judge": getattr(judge, "name", type(judge).__name__),
+        "model": getattr(judge, "model_id", ""),
+        "prompt_version": judge.prompt_version() if hasattr(judge, "prompt_version") else "",
+        "error": reason,
+        "decision": None,
+        "relevance": None,
+        "novelty": None,
+        "reasons": [],
+        "neighbours": [{"key": n.key, "title": n.title, "similarity": round(n.similarity, 4)} for n in neighbours],
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost_usd": 0.0,
+    }
+
+
+def _score(verdict: dict, name: str) -> float:
+    value = verdict.get(name)
+    return float(value) if isinstance(value, int | float) else float("nan")
+
+
+def paper_embedding_text(metadata: dict) -> str:
+    return f"{metadata['title']}. {metadata['abstract']}"
+
+
+@dg.asset(
+    partitions_def=papers_partitions,
+    group_name="judge",
+    deps=[paper_metadata],
+    kinds={"python"},
+    check_specs=[paper_check("well_formed", "verdict", "A real accept/reject decision with scores and reasons.")],
+)
+def verdict(
+    context: dg.AssetExecutionContext,
+    paper_index: PaperIndex,
+    embedder: MiniLMEmbedder,
+    judge: Judge,
+    notifier: Notifier,
+):
+    """Relevance to the research interests and novelty against the nearest indexed papers, from the title and
+    abstract (before any PDF is downloaded). An accepted paper joins the `accepted_papers` partitions that the
+    later assets use; a rejected paper is finished here."""
+    outcome = judge_paper(context.partition_key, paper_index, embedder, judge)
+    recorded = paper_index.get(context.partition_key)["verdict"]
+    update_accepted_papers(context.instance, {context.partition_key: recorded.get("decision")})
+    notifier.verdict_recorded(context.log, context.partition_key, recorded)
+    yield from asset_events(context, outcome)

@@ -1,0 +1,311 @@
+"""The trn1 launcher: a Dagster Pipes client that runs a batch of generated scripts on the execution host.
+
+Each mode is a `BatchHost`: `local` runs the batch runner (`trn1_runner.py`, which needs only `dagster-pipes`
+and torch) in a subprocess on this machine; `ssh` (`ssh_host.py`, a trn1 or GPU host) and `ssm` (`ssm_host.py`,
+the EC2 instance through AWS Systems Manager) ship the same runner. With an EC2 instance configured, it is
+started before each batch (`ec2_instance.py`).
+"""
+
+import abc
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.pipes.client import PipesClient, PipesClientCompletedInvocation
+
+from annapurna_resources.storage.home import state_path
+
+RUNNER = Path(__file__).with_name("trn1_runner.py")
+
+
+@dataclass(frozen=True)
+class ScriptResult:
+    """One paper's outcome, as the runner reported it, with its files resolved on this machine."""
+
+    paper_key: str
+    status: str
+    reason: str
+    exit_code: int | None
+    seconds: float
+    metrics: list[dict]
+    final: dict
+    stdout_tail: str
+    stderr_tail: str
+    trace: bytes | None  # torch.profiler Chrome/Perfetto JSON
+    profile_summary: dict  # top operators and how many optimizer steps were profiled
+    sandbox: str = ""  # how the runner isolated it (bwrap, or rlimits only)
+    uid: int | None = None  # the uid it ran as, when the batch had uids of its own (bwrap as root)
+    instance_hours: float = 0.0  # this paper's share of the batch's EC2 instance time (by script seconds)
+    usd: float = 0.0  # and of its price
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class InfrastructureError(dg.Failure):
+    """The execution host failed, not the papers' code (host unreachable, connection lost, instance stopped,
+    runner crashed): the papers stay pending and the sensor batches them again."""
+
+
+class BatchHost(abc.ABC):
+    """Where a batch runs. `run_runner` ships the local batch dir (one sub-directory per paper with its
+    main.py) and `trn1_runner.py` to the host, runs the runner inside a Pipes session opened with the host's
+    own context injector and message reader, and copies back what the runner wrote, so that on return the
+    local batch dir holds each paper's result files. It raises InfrastructureError when the host fails."""
+
+    description: str = ""
+
+    @abc.abstractmethod
+    def run_runner(self, context, extras: dict, batch_dir: Path) -> PipesClientCompletedInvocation: ...
+
+
+def runner_environment() -> dict:
+    """The runner's own environment (never the scripts': the runner builds theirs from an allow-list).
+    HOME only tells the runner which directory to hide from the scripts."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "")}
+    if os.environ.get("ANNAPURNA_SANDBOX"):  # "rlimits": skip bwrap (to test the fallback)
+        env["ANNAPURNA_SANDBOX"] = os.environ["ANNAPURNA_SANDBOX"]
+    return env
+
+
+class LocalHost(BatchHost):
+    """This machine: the runner in a subprocess, Pipes through temp files."""
+
+    description = "local"
+
+    def run_runner(self, context, extras: dict, batch_dir: Path) -> PipesClientCompletedInvocation:
+        with dg.open_pipes_session(
+            context=context,
+            context_injector=dg.PipesTempFileContextInjector(),
+            message_reader=dg.PipesTempFileMessageReader(),
+            extras=extras,
+        ) as session:
+            completed = subprocess.run(
+                [sys.executable, str(RUNNER)],
+                env={**runner_environment(), **session.get_bootstrap_env_vars()},
+                check=False,
+            )
+            if completed.returncode != 0:
+                raise InfrastructureError(
+                    f"the batch runner itself failed with exit code {completed.returncode} (an infrastructure "
+                    "failure: the papers stay pending)"
+                )
+        return PipesClientCompletedInvocation(session)
+
+
+class Trn1Launcher(dg.ConfigurableResource, PipesClient):
+    """Runs batches of scripts; also holds the batching policy the `trn1_batch_sensor` follows."""
+
+    mode: str = "local"
+    slots: int = 1
+    timeout_s: float = 120.0
+    time_budget_s: float = 30.0
+    profile_steps: int = 10
+    batch_size: int = 10
+    max_wait_minutes: float = 30.0
+    work_root: str = ""
+    memory_limit_mb: int = 16384
+    file_size_limit_mb: int = 512
+    open_files_limit: int = 1024
+    processes_limit: int = 512
+    disk_limit_mb: int = 2048
+    keep_work_dirs: bool = False
+    datasets_dir: str = ""  # offline datasets on the execution host, readable by scripts as ANNAPURNA_DATA_DIR
+    # mode "ssh": any host with Python, dagster-pipes and torch (ssh_host empty with an EC2 instance: its address)
+    ssh_host: str = ""
+    ssh_port: int = 22
+    ssh_user: str = ""
+    ssh_key_path: str = ""
+    ssh_jump_host: str = ""  # [user@]host[:port], as `ssh -J` takes it
+    ssh_known_hosts_path: str = ""  # host keys to trust; empty: ~/.ssh/known_hosts
+    remote_work_root: str = "/tmp/annapurna-batches"
+    remote_python: str = "python3"
+    # mode "ssm": AWS Systems Manager send-command to the EC2 instance, Pipes context and messages through S3
+    s3_bucket: str = ""
+    s3_prefix: str = "annapurna/pipes"
+    # AWS (ssm mode and the EC2 lifecycle); credentials come from the standard AWS chain
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str = ""  # an AWS stand-in (moto server, LocalStack); empty: AWS itself
+    # EC2 lifecycle: started when a batch is launched, stopped by trn1_idle_stop_sensor after the idle time
+    ec2_instance_id: str = ""
+    ec2_usd_per_hour: float = 1.34375  # trn1.2xlarge on demand, us-east-1
+    ec2_idle_stop_minutes: float = 15.0
+    ec2_wait_timeout_s: float = 900.0
+
+    def batch_root(self) -> Path:
+        """Where this machine keeps batch directories (one per batch, removed after it unless kept)."""
+        return state_path(self.work_root, "runs")
+
+    @property
+    def device_description(self) -> str:
+        if self.mode == "ssh":
+            return f"ssh ({self.ssh_host or self.ec2_instance_id})"
+        if self.mode == "ssm":
+            return f"ssm ({self.ec2_instance_id})"
+        return f"{self.mode} ({os.uname().nodename})"
+
+    def ec2_instance(self):
+        """The EC2 instance batches run on, or None (local mode, or a host that is not managed here)."""
+        if not self.ec2_instance_id or self.mode == "local":
+            return None
+        from annapurna_resources.launcher.ec2_instance import Ec2Instance
+
+        return Ec2Instance(
+            instance_id=self.ec2_instance_id,
+            region=self.aws_region,
+            endpoint_url=self.aws_endpoint_url,
+            usd_per_hour=self.ec2_usd_per_hour,
+            wait_timeout_s=self.ec2_wait_timeout_s,
+        )
+
+    def run(self, *, context, extras: dict) -> PipesClientCompletedInvocation:  # the PipesClient interface
+        """Run the batch runner on the execution host with the Pipes session; the runner's files (traces,
+        profiles) are in the local batch dir when it returns."""
+        instance = self.ec2_instance()
+        address = instance.ensure_running() if instance else ""
+        return self.host(address).run_runner(context, extras, Path(extras["batch"]["batch_dir"]))
+
+    def host(self, address: str = "") -> "BatchHost":
+        """The host for mode local, ssh or ssm; `address` is the started EC2 instance's, when there is one."""
+        if self.mode == "local":
+            return LocalHost()
+        if self.mode == "ssh":
+            from annapurna_resources.launcher.ssh_host import SshHost
+
+            if not (self.ssh_host or address):
+                raise dg.Failure("ssh mode needs a host: set ANNAPURNA_SSH_HOST (or ANNAPURNA_EC2_INSTANCE_ID)")
+
+            return SshHost(
+                host=self.ssh_host or address,
+                port=self.ssh_port,
+                user=self.ssh_user,
+                key_path=self.ssh_key_path,
+                jump_host=self.ssh_jump_host,
+                known_hosts_path=self.ssh_known_hosts_path,
+                remote_work_root=self.remote_work_root,
+                remote_python=self.remote_python,
+            )
+        if self.mode == "ssm":
+            from annapurna_resources.launcher.ssm_host import SsmHost
+
+            if not (self.ec2_instance_id and self.s3_bucket):
+                raise dg.Failure("ssm mode needs ANNAPURNA_EC2_INSTANCE_ID and ANNAPURNA_S3_BUCKET")
+
+            return SsmHost(
+                instance_id=self.ec2_instance_id,
+                bucket=self.s3_bucket,
+                prefix=self.s3_prefix,
+                region=self.aws_region,
+                endpoint_url=self.aws_endpoint_url,
+                remote_work_root=self.remote_work_root,
+                remote_python=self.remote_python,
+            )
+        raise dg.Failure(f"trn1 launcher mode is {self.mode!r}: expected local, ssh or ssm")
+
+    def run_batch(self, context, scripts: dict[str, str], smoke: bool = False) -> list[ScriptResult]:
+        """Run each paper's script (paper key -> source) as one batch; returns one result per paper."""
+        batch_dir = self.batch_root() / f"batch-{uuid.uuid4().hex[:12]}"
+        items = []
+        for paper_key, code in scripts.items():
+            workdir = batch_dir / paper_key
+            workdir.mkdir(parents=True)
+            (workdir / "main.py").write_text(code)
+            items.append({"paper_key": paper_key, "script": "main.py"})
+        cores = os.cpu_count() or 1
+        batch = {
+            "batch_dir": str(batch_dir),
+            "datasets_dir": self.datasets_dir,
+            "papers": items,
+            "slots": self.slots,  # 0: the runner sizes the slots to its host (NeuronCores, GPUs or CPU cores)
+            "threads_per_slot": max(1, cores // self.slots) if self.slots > 0 else 0,
+            "timeout_s": self.timeout_s,
+            "time_budget_s": self.time_budget_s,
+            "profile": True,
+            "profile_steps": self.profile_steps,
+            "smoke": smoke,
+            "limits": {
+                "cpu_seconds": self.timeout_s * cores + 10,
+                "memory_mb": self.memory_limit_mb,
+                "file_size_mb": self.file_size_limit_mb,
+                "open_files": self.open_files_limit,
+                "processes": self.processes_limit,
+                "disk_mb": self.disk_limit_mb,
+            },
+        }
+        try:
+            started = time.monotonic()
+            invocation = self.run(context=context, extras={"batch": batch})
+            results = self._collect(batch_dir, list(scripts), invocation)
+            return self._with_instance_cost(results, time.monotonic() - started)
+        finally:
+            if not self.keep_work_dirs:
+                shutil.rmtree(batch_dir, ignore_errors=True)
+
+    def _with_instance_cost(self, results: list[ScriptResult], batch_seconds: float) -> list[ScriptResult]:
+        """Each paper's share of the instance time the batch took (start-up wait included), by script seconds."""
+        if self.ec2_instance() is None or not results:
+            return results
+        hours = batch_seconds / 3600
+        total = sum(r.seconds for r in results) or len(results)
+        shares = [(r.seconds or total / len(results)) / total for r in results]
+        return [
+            dataclasses.replace(r, instance_hours=hours * share, usd=hours * share * self.ec2_usd_per_hour)
+            for r, share in zip(results, shares, strict=True)
+        ]
+
+    @staticmethod
+    def _collect(batch_dir: Path, paper_keys: list[str], invocation) -> list[ScriptResult]:
+        reported = {m["paper_key"]: m for m in invocation.get_custom_messages() if isinstance(m, dict)}
+        results = []
+        for paper_key in paper_keys:
+            message = reported.get(paper_key)
+            if message is None:
+                raise InfrastructureError(f"the runner reported nothing for {paper_key}: an infrastructure failure")
+            results.append(
+                ScriptResult(
+                    paper_key=paper_key,
+                    status=message["status"],
+                    reason=message["reason"],
+                    exit_code=message["exit_code"],
+                    seconds=message["seconds"],
+                    metrics=message["metrics"],
+                    final=message["final"],
+                    stdout_tail=message["stdout_tail"],
+                    stderr_tail=message["stderr_tail"],
+                    trace=(batch_dir / message["trace_file"]).read_bytes() if "trace_file" in message else None,
+                    profile_summary=(
+                        json.loads((batch_dir / message["profile_file"]).read_text())
+                        if "profile_file" in message
+                        else {}
+                    ),
+                    sandbox=message.get("sandbox", ""),
+                    uid=message.get("uid"),
+                )
+            )
+        return results
+
+
+def run_batch_in_job(launcher: Trn1Launcher, scripts: dict[str, str], log_level: str = "INFO") -> list[ScriptResult]:
+    """Run `scripts` (name -> source) as one batch through `launcher` outside the pipeline: the launcher is a Pipes
+    client and needs an op's context, so the batch runs in a one-op job."""
+    captured = {}
+
+    @dg.op
+    def run_batch(context: dg.OpExecutionContext, launcher: Trn1Launcher):
+        captured["results"] = launcher.run_batch(context, scripts)
+
+    @dg.job(resource_defs={"launcher": launcher}, logger_defs={"console": dg.default_loggers()["console"]})
+    def run_scripts_job():
+        run_batch()
+
+    run_scripts_job.execute_in_process(run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
+    return captured["results"]

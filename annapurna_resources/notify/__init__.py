@@ -1,0 +1,1 @@
+"""Notifications about each paper: the log, or a Slack thread per paper."""
