@@ -9,32 +9,24 @@ import dagster as dg
 
 from annapurna_assets.alerts.sensors import check_failure_alert_sensor, run_failure_alert_sensor
 from annapurna_assets.backends import build_resources
-from annapurna_assets.codegen.assets import build_generated_code, selected_pages
 from annapurna_assets.codegen.page_model import page_classifier_model
 from annapurna_assets.execution.assets import trn1_batch_job, trn_run
 from annapurna_assets.execution.idle_stop import trn1_idle_stop_sensor
-from annapurna_assets.judge.assets import verdict
 from annapurna_assets.lifecycle.batch_job import lifecycle_batch_job
 from annapurna_assets.lifecycle.sensors import build_paper_lifecycle_sensor, local_folder_sensor, trn1_batch_sensor
-from annapurna_assets.papers.assets import paper_metadata, paper_text, raw_pdf
+from annapurna_assets.lifecycle.stages import stage_assets
 from annapurna_assets.sources.listings import arxiv_listing, conference_listing
 
 
 def build_definitions() -> dg.Definitions:
     """The Definitions, with resources configured from the environment as it is now."""
     resources = build_resources()
-    generated_code = build_generated_code(smoke_runs=resources["code_generator"].smoke_runs)
     return dg.Definitions(
         assets=[
             conference_listing,
             arxiv_listing,
-            paper_metadata,
-            verdict,
-            raw_pdf,
-            paper_text,
+            *stage_assets(smoke_runs=resources["code_generator"].smoke_runs),
             page_classifier_model,
-            selected_pages,
-            generated_code,
             trn_run,
         ],
         jobs=[lifecycle_batch_job, trn1_batch_job],

@@ -41,8 +41,8 @@ def run_worker(run_configs_file: Path) -> None:
 def main(workers: int) -> None:
     import dagster as dg
 
-    from annapurna_assets.lifecycle.batch_job import lifecycle_paper_keys, lifecycle_run_config
     from annapurna_assets.lifecycle.progress import stage_counts
+    from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, lifecycle_run_config, run_paper_keys
     from tests.fakes.openreview_api import icml2024_notes
 
     notes = icml2024_notes()
@@ -53,7 +53,7 @@ def main(workers: int) -> None:
             requests = defs.resolve_sensor_def("paper_lifecycle_sensor")(context).run_requests
         runs = [
             (
-                lifecycle_run_config(lifecycle_paper_keys(r.run_config), "verdict"),
+                lifecycle_run_config(run_paper_keys(LIFECYCLE_JOB, r.run_config), "verdict"),
                 r.tags,
             )
             for r in requests

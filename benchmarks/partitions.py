@@ -19,7 +19,7 @@ from listing_replay import materialize_listing, replayed_openreview
 def main() -> None:
     import dagster as dg
 
-    from annapurna_assets.lifecycle.batch_job import lifecycle_paper_keys
+    from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, run_paper_keys
     from annapurna_resources.sources.listed_paper import DECISIONS
     from tests.fakes.openreview_api import iclr2025_notes
 
@@ -33,7 +33,7 @@ def main() -> None:
         with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
             result = sensor(context)
         sensor_tick_seconds = time.perf_counter() - started
-        requested = sum(len(lifecycle_paper_keys(r.run_config)) for r in result.run_requests)
+        requested = sum(len(run_paper_keys(LIFECYCLE_JOB, r.run_config)) for r in result.run_requests)
 
         annapurna = Path(sys.executable).with_name("annapurna")
         started = time.perf_counter()

@@ -18,7 +18,7 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecordStatus,
 )
 
-from annapurna_assets.lifecycle.batch_job import lifecycle_paper_keys
+from annapurna_assets.lifecycle import runs
 from annapurna_assets.papers.partitions import papers_partitions
 from annapurna_resources import Notifier
 
@@ -167,9 +167,7 @@ def _step_errors(context: dg.RunFailureSensorContext) -> tuple[list[str], list[s
 
 def run_paper_keys(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
     """The papers a run was for: a lifecycle or trn1 batch's config, or its `papers` partition."""
-    config = run.run_config or {}
-    batch = config.get("ops", {}).get("run_trn1_batch", {}).get("config", {}).get("paper_keys", [])
-    keys = list(lifecycle_paper_keys(config)) + list(batch)
+    keys = runs.run_paper_keys(run.job_name, run.run_config or {})
     partition = run.tags.get("dagster/partition")
     if not keys and partition and instance.has_dynamic_partition(papers_partitions.name, partition):
         keys = [partition]

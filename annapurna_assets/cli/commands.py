@@ -84,14 +84,17 @@ def cmd_demo(args) -> int:
 
 def cmd_status(args) -> int:
     from annapurna_assets.backends import paper_index_kind
+    from annapurna_assets.lifecycle.stages import COUNTED_SECTIONS
     from annapurna_resources.storage import paper_counts
 
     index_file = annapurna_home() / "index.sqlite"
-    if paper_index_kind() == "sqlite":  # counted in one query on the file, without Dagster
-        counts, costs = paper_counts.stage_counts(index_file), paper_counts.cost_totals(index_file)
+    if paper_index_kind() == "sqlite":  # counted in one query on the file, without Dagster's instance
+        counts = paper_counts.stage_counts(index_file, COUNTED_SECTIONS)
+        costs = paper_counts.cost_totals(index_file)
     else:
         docs = list(_paper_index().all_documents().values())
-        counts, costs = paper_counts.stage_counts_from_documents(docs), paper_counts.cost_totals_from_documents(docs)
+        counts = paper_counts.stage_counts_from_documents(docs, COUNTED_SECTIONS)
+        costs = paper_counts.cost_totals_from_documents(docs)
     if args.dagster:
         from annapurna_assets.lifecycle.progress import stage_counts
 
@@ -118,7 +121,7 @@ def cmd_show(args) -> int:
     instance = _instance()
     import dagster as dg
 
-    from annapurna_assets.lifecycle.progress import STAGE_ASSETS
+    from annapurna_assets.lifecycle.stages import PAPER_CHAIN
     from annapurna_resources.storage.paper_counts import COST_STAGES
 
     doc = _paper_index().get(args.paper_key)
@@ -127,7 +130,7 @@ def cmd_show(args) -> int:
         return 1
     blob_store = _blob_store()
     history = {}
-    for asset in STAGE_ASSETS.values():
+    for asset in PAPER_CHAIN:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[args.paper_key]), limit=20
         ).records

@@ -17,8 +17,8 @@ from dagster._core.workspace.load_target import ModuleTarget
 from tqdm import tqdm
 
 from annapurna_assets.alerts.sensors import post_failed_checks, post_failed_runs
-from annapurna_assets.lifecycle.batch_job import BATCH_JOB, lifecycle_paper_keys
 from annapurna_assets.lifecycle.progress import pending_execution
+from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, run_paper_keys
 from annapurna_assets.lifecycle.sensors import batch_run_request, folder_paper_keys, plan_batch
 from annapurna_assets.papers.partitions import papers_partitions
 
@@ -35,7 +35,7 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
     new_papers = [] if isinstance(lifecycle, dg.SkipReason) else lifecycle.run_requests
     failed_runs = []
     with code_location(instance) as launch:
-        runs = [launch(BATCH_JOB, request) for request in new_papers]
+        runs = [launch(LIFECYCLE_JOB, request) for request in new_papers]
         failed_runs += [run for run in wait_for_runs(instance, runs) if run.status != dg.DagsterRunStatus.SUCCESS]
 
         pending = pending_execution(instance, resources["paper_index"])
@@ -55,7 +55,7 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
     folder_keys = folder_paper_keys(instance.get_dynamic_partitions(papers_partitions.name), found)
     return {
         "seconds": round(time.time() - started, 1),
-        "new_papers": sum(len(lifecycle_paper_keys(r.run_config)) for r in new_papers),
+        "new_papers": sum(len(run_paper_keys(LIFECYCLE_JOB, r.run_config)) for r in new_papers),
         "failed_runs": [run.run_id for run in failed_runs],
         "folder_papers": sorted(set(folder_keys.values())),
     }

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from annapurna_assets.lifecycle.progress import TRN1_BATCH, in_batch_runs, pending_execution
+from annapurna_assets.lifecycle.progress import pending_execution
+from annapurna_assets.lifecycle.runs import EXECUTION_JOB, papers_in_flight
 
 STARTED_PID = re.compile(r"Started process for run \(pid: (\d+)\)")
 LEFT_BEHIND_AFTER_S = 3600  # a batch directory this old with no batch running was left by a dead batch
@@ -91,7 +92,7 @@ def _papers_waiting(instance: dg.DagsterInstance, resources: dict) -> Iterator[F
     launcher = resources["launcher"]
     pending = pending_execution(instance, resources["paper_index"])
     overdue = [key for key, since in pending.items() if time.time() - since > 2 * launcher.max_wait_minutes * 60]
-    if overdue and not in_batch_runs(instance, TRN1_BATCH):
+    if overdue and not papers_in_flight(instance, EXECUTION_JOB):
         yield Finding(
             False,
             f"{len(overdue)} paper(s) have waited over {2 * launcher.max_wait_minutes} minutes for execution with no "
@@ -104,7 +105,7 @@ def _papers_waiting(instance: dg.DagsterInstance, resources: dict) -> Iterator[F
 
 def _batch_directories(instance: dg.DagsterInstance, launcher) -> Iterator[Finding]:
     root = Path(launcher.batch_root())
-    if in_batch_runs(instance, TRN1_BATCH) or not root.is_dir():
+    if papers_in_flight(instance, EXECUTION_JOB) or not root.is_dir():
         yield Finding(True, "no batch directories left behind")
         return
     old = [p for p in root.glob("batch-*") if time.time() - p.stat().st_mtime > LEFT_BEHIND_AFTER_S]

@@ -5,17 +5,20 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
 
-from annapurna_assets.codegen.pages.classifier import PageClassifier, current_model_path
 from annapurna_assets.codegen.pages.selection import PageSelection, estimate_tokens, select_pages, strip_boilerplate
-from annapurna_assets.lifecycle.stage import CheckOutcome, StageOutcome, asset_events
-from annapurna_assets.papers.assets import paper_document, paper_text
-from annapurna_assets.papers.partitions import accepted_papers_partitions, paper_check
-from annapurna_resources import BlobStore, CodeGenerator, Notifier, PaperIndex
+from annapurna_assets.lifecycle.runs import LLM_POOL
+from annapurna_assets.lifecycle.stage import Check, CheckOutcome, PaperStage, StageOutcome
+from annapurna_assets.papers.assets import paper_document
+from annapurna_resources import BlobStore, CodeGenerator, PaperIndex
 from annapurna_resources.llm.code_contract import check_contract
+
+if TYPE_CHECKING:  # the classifier (LightGBM, scikit-learn) is loaded when pages are first chosen, not on import
+    from annapurna_assets.codegen.pages.classifier import PageClassifier
 
 MAX_CODE_SHOWN = 60_000  # characters of the script shown in the asset's metadata (all of any usual script)
 
@@ -54,17 +57,21 @@ def load_pages(blob_store: BlobStore, doc: dict) -> list[str]:
 
 
 @functools.cache
-def _classifier(model_path: str, modified: float) -> PageClassifier:
+def _classifier(model_path: str, modified: float) -> "PageClassifier":
+    from annapurna_assets.codegen.pages.classifier import PageClassifier
+
     return PageClassifier.load(Path(model_path))
 
 
-def page_classifier() -> PageClassifier:
+def page_classifier() -> "PageClassifier":
     """The model in use (retrained by page_classifier_model, else bundled), loaded once per file version."""
+    from annapurna_assets.codegen.pages.classifier import current_model_path
+
     path = current_model_path()
     return _classifier(str(path), path.stat().st_mtime)
 
 
-def classify_and_select(pages: list[str], config: PageSelectionConfig) -> tuple[PageSelection, int, PageClassifier]:
+def classify_and_select(pages: list[str], config: PageSelectionConfig) -> tuple[PageSelection, int, "PageClassifier"]:
     classifier = page_classifier()
     total = sum(estimate_tokens(p) for p in pages)
     budget = min(config.budget_tokens, int(config.max_fraction * total)) if total else config.budget_tokens
@@ -240,60 +247,51 @@ def _attempts_table(attempts: list[dict]) -> str:
     return "\n".join(rows)
 
 
-@dg.asset(
-    partitions_def=accepted_papers_partitions,
-    group_name="read",
-    deps=[paper_text, "page_classifier_model"],
-    kinds={"python"},
-)
-def selected_pages(
-    context: dg.AssetExecutionContext,
-    config: PageSelectionConfig,
-    paper_index: PaperIndex,
-    blob_store: BlobStore,
-):
-    """The pages most useful for implementing the paper, under a token budget."""
-    yield from asset_events(context, choose_pages(context.partition_key, paper_index, blob_store, config))
-
-
-MEETS_CONTRACT = paper_check(
-    "meets_contract",
-    "generated_code",
-    "Parses; allow-listed imports; torch_xla/cuda/cpu device; METRICS lines; time budget and smoke mode; "
-    "main guard; no network, subprocess or outside files.",
-    partitions_def=accepted_papers_partitions,
-)
-SMOKE_RUN_PASSED = paper_check(
-    "smoke_run_passed",
-    "generated_code",
-    "The script ran with ANNAPURNA_SMOKE=1 in the sandbox, exited 0 and printed a final METRICS line with a finite "
-    "final_loss (after up to max_attempts repairs).",
-    partitions_def=accepted_papers_partitions,
+pages_stage = PaperStage(
+    asset="selected_pages",
+    description="The pages most useful for implementing the paper, under a token budget.",
+    group="read",
+    section="pages",
+    counted_as="pages",
+    step="read_papers",
+    resources=("paper_index", "blob_store"),
+    config=PageSelectionConfig,
+    run=lambda key, r, config, log: choose_pages(key, r.paper_index, r.blob_store, config),
+    extra_deps=("page_classifier_model",),
 )
 
 
-def build_generated_code(smoke_runs: bool) -> dg.AssetsDefinition:
-    """`generated_code`, with the smoke-run check only where the configured generator smoke-runs its scripts
-    (the LLM generators; the offline scaffold does not), so no check is declared that is never evaluated."""
+def code_recorded(context, resources, outcomes: dict[str, StageOutcome]) -> None:
+    """The team hears of each script that meets the contract."""
+    passed = [key for key, outcome in outcomes.items() if outcome.blocked_by is None]
+    for key, doc in resources.paper_index.get_many(passed).items():
+        resources.notifier.code_generated(context.log, key, doc["code"])
 
-    @dg.asset(
-        name="generated_code",
-        partitions_def=accepted_papers_partitions,
-        group_name="code",
-        deps=[selected_pages],
-        kinds={"pytorch"},
-        check_specs=[MEETS_CONTRACT, *([SMOKE_RUN_PASSED] if smoke_runs else [])],
-    )
-    def generated_code(
-        context: dg.AssetExecutionContext,
-        paper_index: PaperIndex,
-        blob_store: BlobStore,
-        code_generator: CodeGenerator,
-        notifier: Notifier,
-    ):
-        """A runnable PyTorch training script (`python main.py`) reproducing the paper at small scale."""
-        outcome = write_code(context.partition_key, paper_index, blob_store, code_generator)
-        notifier.code_generated(context.log, context.partition_key, paper_index.get(context.partition_key)["code"])
-        yield from asset_events(context, outcome)
 
-    return generated_code
+code_stage = PaperStage(
+    asset="generated_code",
+    description="A runnable PyTorch training script (`python main.py`) reproducing the paper at small scale.",
+    group="code",
+    section="code",
+    counted_as="code",
+    step="write_papers_code",
+    pool=LLM_POOL,
+    kinds=("pytorch",),
+    resources=("paper_index", "blob_store", "code_generator", "notifier"),
+    run=lambda key, r, config, log: write_code(key, r.paper_index, r.blob_store, r.code_generator),
+    checks=(
+        Check(
+            "meets_contract",
+            "Parses; allow-listed imports; torch_xla/cuda/cpu device; METRICS lines; time budget and smoke mode; "
+            "main guard; no network, subprocess or outside files.",
+        ),
+    ),
+    smoke_checks=(
+        Check(
+            "smoke_run_passed",
+            "The script ran with ANNAPURNA_SMOKE=1 in the sandbox, exited 0 and printed a final METRICS line with a "
+            "finite final_loss (after up to max_attempts repairs).",
+        ),
+    ),
+    recorded=code_recorded,
+)

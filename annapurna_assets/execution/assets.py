@@ -14,15 +14,16 @@ import dagster as dg
 from pydantic import Field
 
 from annapurna_assets.execution.loss_curve import loss_curve_png
-from annapurna_assets.lifecycle.stage import CheckOutcome, StageOutcome, paper_chain, partition_events
+from annapurna_assets.lifecycle.runs import EXECUTION_JOB, EXECUTION_OP, TRN1_POOL
+from annapurna_assets.lifecycle.stage import CheckOutcome, StageOutcome, stage_events
+from annapurna_assets.lifecycle.stages import EXECUTION_ASSETS, PAPER_CHAIN
 from annapurna_assets.papers.assets import paper_document
-from annapurna_assets.papers.partitions import accepted_papers_partitions, paper_check
+from annapurna_assets.papers.partitions import accepted_papers_partitions
 from annapurna_resources import BlobStore, Notifier, PaperIndex, Trn1Launcher
 from annapurna_resources.launcher.trn1_launcher import ScriptResult
 from annapurna_resources.storage.blob_server import perfetto_url
 
-RUN_RESULT = dg.AssetKey("trn_run_result")
-PROFILE = dg.AssetKey("trn_profile")
+RUN_RESULT, PROFILE = (dg.AssetKey(asset) for asset, _, _ in EXECUTION_ASSETS)
 RUN_CHECK = "run_succeeded"
 
 
@@ -214,16 +215,15 @@ def _time_split_metadata(split: dict) -> dict:
         ),
     ],
     check_specs=[
-        paper_check(
+        dg.AssetCheckSpec(
             RUN_CHECK,
-            "trn_run_result",
-            "Exited 0 with a finite final loss.",
-            blocking=False,
+            asset=RUN_RESULT,
             partitions_def=accepted_papers_partitions,
+            description="Exited 0 with a finite final loss.",
         )
     ],
     partitions_def=accepted_papers_partitions,
-    pool="trn1",
+    pool=TRN1_POOL,
 )
 def trn_run(
     context: dg.AssetExecutionContext,
@@ -233,21 +233,8 @@ def trn_run(
     notifier: Notifier,
 ):
     """One paper's generated code, run as a batch of one (the sensor batches ten through trn1_batch_job)."""
-    [execution] = execute_papers(context, [context.partition_key], launcher, paper_index, blob_store, notifier)
-    key = context.partition_key
-    yield dg.MaterializeResult(
-        asset_key=RUN_RESULT, metadata={**execution.run_metadata, "paper": paper_chain(key, "trn_run_result")}
-    )
-    if execution.profile_metadata:
-        yield dg.MaterializeResult(
-            asset_key=PROFILE, metadata={**execution.profile_metadata, "paper": paper_chain(key, "trn_profile")}
-        )
-    yield dg.AssetCheckResult(
-        asset_key=RUN_RESULT,
-        check_name=RUN_CHECK,
-        passed=execution.check_passed,
-        description=execution.check_description,
-    )
+    executions = execute_papers(context, [context.partition_key], launcher, paper_index, blob_store, notifier)
+    yield from execution_events(context, executions, in_asset=True)
 
 
 class Trn1BatchConfig(dg.Config):
@@ -255,7 +242,7 @@ class Trn1BatchConfig(dg.Config):
     smoke: bool = Field(default=False, description="Run each script in smoke mode (ANNAPURNA_SMOKE=1: seconds, tiny).")
 
 
-@dg.op(pool="trn1", out={})
+@dg.op(name=EXECUTION_OP, pool=TRN1_POOL, out={})
 def run_trn1_batch(
     context: dg.OpExecutionContext,
     config: Trn1BatchConfig,
@@ -266,18 +253,27 @@ def run_trn1_batch(
 ) -> Iterator:
     """Runs the configured papers as one batch and reports each paper's materializations and check."""
     executions = execute_papers(context, config.paper_keys, launcher, paper_index, blob_store, notifier, config.smoke)
+    yield from execution_events(context, executions, in_asset=False)
+
+
+def execution_events(context, executions: list[PaperExecution], in_asset: bool) -> Iterator:
+    """Each paper's run result with its check, then the profiles (a run that crashed early has none)."""
     run_results = {
         e.paper_key: StageOutcome(
             e.run_metadata, [CheckOutcome(RUN_CHECK, e.check_passed, e.check_description, blocking=False)]
         )
         for e in executions
     }
-    yield from partition_events(context, RUN_RESULT, run_results)
+    yield from stage_events(context, PAPER_CHAIN, RUN_RESULT, run_results, in_asset)
     profiles = {e.paper_key: StageOutcome(e.profile_metadata) for e in executions if e.profile_metadata}
-    yield from partition_events(context, PROFILE, profiles)
+    yield from stage_events(context, PAPER_CHAIN, PROFILE, profiles, in_asset)
 
 
-@dg.job(tags={"annapurna/kind": "trn1-batch", "dagster/max_retries": "0"}, executor_def=dg.in_process_executor)
+@dg.job(
+    name=EXECUTION_JOB,
+    tags={"annapurna/kind": "trn1-batch", "dagster/max_retries": "0"},
+    executor_def=dg.in_process_executor,
+)
 def trn1_batch_job():
     """One batch of accepted papers' generated code on the trn1 launcher: launched by trn1_batch_sensor with the paper
     keys in its run config; reports each paper's trn_run_result, trn_profile and run_succeeded."""

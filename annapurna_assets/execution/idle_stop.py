@@ -6,23 +6,16 @@ import time
 
 import dagster as dg
 
+from annapurna_assets.lifecycle.runs import EXECUTION_JOB, IN_FLIGHT
 from annapurna_resources import Trn1Launcher
 from annapurna_resources.launcher.trn1_launcher import InfrastructureError
 
-BATCH_JOB = "trn1_batch_job"
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
 ENDED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
 def last_batch_end(instance: dg.DagsterInstance) -> float | None:
     """When the latest-ended trn1_batch_job run ended (epoch seconds), or None when none ever ended."""
-    records = instance.get_run_records(dg.RunsFilter(job_name=BATCH_JOB, statuses=ENDED), limit=20)
+    records = instance.get_run_records(dg.RunsFilter(job_name=EXECUTION_JOB, statuses=ENDED), limit=20)
     ends = [r.end_time or r.update_timestamp.timestamp() for r in records]
     return max(ends, default=None)
 
@@ -39,9 +32,9 @@ def trn1_idle_stop_sensor(context: dg.SensorEvaluationContext, launcher: Trn1Lau
     ec2 = launcher.ec2_instance()
     if ec2 is None:
         return dg.SkipReason(f"no EC2 instance to stop (trn1 mode {launcher.mode}, instance id unset or local)")
-    in_flight = context.instance.get_runs_count(dg.RunsFilter(job_name=BATCH_JOB, statuses=IN_FLIGHT))
+    in_flight = context.instance.get_runs_count(dg.RunsFilter(job_name=EXECUTION_JOB, statuses=list(IN_FLIGHT)))
     if in_flight:
-        return dg.SkipReason(f"{in_flight} {BATCH_JOB} run(s) queued or in progress: {ec2.instance_id} is in use")
+        return dg.SkipReason(f"{in_flight} {EXECUTION_JOB} run(s) queued or in progress: {ec2.instance_id} is in use")
     try:
         state = ec2.state()
         if state != "running":

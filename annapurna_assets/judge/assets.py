@@ -5,10 +5,11 @@ import math
 import dagster as dg
 import numpy as np
 
-from annapurna_assets.lifecycle.stage import CheckOutcome, StageOutcome, asset_events
-from annapurna_assets.papers.assets import paper_document, paper_metadata
-from annapurna_assets.papers.partitions import accepted_papers_partitions, paper_check, papers_partitions
-from annapurna_resources import Judge, MiniLMEmbedder, Notifier, PaperIndex
+from annapurna_assets.lifecycle.runs import LLM_POOL
+from annapurna_assets.lifecycle.stage import Check, CheckOutcome, PaperStage, StageOutcome, StageResults
+from annapurna_assets.papers.assets import paper_document
+from annapurna_assets.papers.partitions import accepted_papers_partitions
+from annapurna_resources import Judge, MiniLMEmbedder, PaperIndex
 from annapurna_resources.llm.judge import JudgeFailure, JudgeRequest
 
 NEIGHBOURS = 5
@@ -32,16 +33,31 @@ def verdict_problems(verdict: dict) -> list[str]:
     return problems
 
 
-def judge_paper(
-    key: str,
-    paper_index: PaperIndex,
-    embedder: MiniLMEmbedder,
-    judge: Judge,
-    vector: np.ndarray | None = None,
-) -> StageOutcome:
-    """`vector` is the paper's embedding when the caller embedded a whole batch at once."""
-    request = judge_request(key, paper_index, embedder, vector)
-    return record_verdict(key, paper_index, judge, request, judge.judge_many([request])[0])
+def judge_batch(keys: list[str], paper_index: PaperIndex, embedder: MiniLMEmbedder, judge: Judge) -> StageResults:
+    """Every paper's neighbours first (their embeddings in one model call), then one `judge_many` call (a Message
+    Batch when the judge is set up so). A paper whose request or verdict fails is its own failure."""
+    results: StageResults = {}
+    vectors = _embed_batch(keys, paper_index, embedder)
+    requests = {}
+    for key in keys:
+        try:
+            requests[key] = judge_request(key, paper_index, embedder, vectors.get(key))
+        except Exception as error:
+            results[key] = error
+    decisions = judge.judge_many(list(requests.values())) if requests else []
+    for (key, request), decision in zip(requests.items(), decisions):
+        try:
+            results[key] = record_verdict(key, paper_index, judge, request, decision)
+        except Exception as error:
+            results[key] = error
+    return {key: results[key] for key in keys}
+
+
+def _embed_batch(keys: list[str], paper_index: PaperIndex, embedder: MiniLMEmbedder) -> dict:
+    """The title+abstract embeddings of the papers that have metadata, in one model call (the bulk of judging)."""
+    docs = {key: doc for key, doc in paper_index.get_many(keys).items() if "metadata" in doc}
+    texts = [paper_embedding_text(doc["metadata"]) for doc in docs.values()]
+    return dict(zip(docs, embedder.embed(texts))) if texts else {}
 
 
 def judge_request(
@@ -151,25 +167,29 @@ def paper_embedding_text(metadata: dict) -> str:
     return f"{metadata['title']}. {metadata['abstract']}"
 
 
-@dg.asset(
-    partitions_def=papers_partitions,
-    group_name="judge",
-    deps=[paper_metadata],
-    kinds={"python"},
-    check_specs=[paper_check("well_formed", "verdict", "A real accept/reject decision with scores and reasons.")],
+def verdicts_recorded(context, resources, outcomes: dict[str, StageOutcome]) -> None:
+    """`accepted_papers` follows the verdicts, and the team hears of each real one."""
+    docs = resources.paper_index.get_many(list(outcomes))
+    verdicts = {key: doc["verdict"] for key, doc in docs.items() if "verdict" in doc}
+    update_accepted_papers(context.instance, {key: verdict.get("decision") for key, verdict in verdicts.items()})
+    for key, outcome in outcomes.items():
+        if outcome.blocked_by is None:
+            resources.notifier.verdict_recorded(context.log, key, verdicts[key])
+
+
+verdict_stage = PaperStage(
+    asset="verdict",
+    description="Relevance to the research interests and novelty against the nearest indexed papers, from the title "
+    "and abstract (before any PDF is downloaded). An accepted paper joins the `accepted_papers` partitions that the "
+    "later assets use; a rejected paper is finished here.",
+    group="judge",
+    section="verdict",
+    counted_as="judged",
+    step="judge_papers",
+    pool=LLM_POOL,
+    accepted_only=False,
+    resources=("paper_index", "embedder", "judge", "notifier"),
+    run_many=lambda keys, r, config, log: judge_batch(keys, r.paper_index, r.embedder, r.judge),
+    checks=(Check("well_formed", "A real accept/reject decision with scores and reasons."),),
+    recorded=verdicts_recorded,
 )
-def verdict(
-    context: dg.AssetExecutionContext,
-    paper_index: PaperIndex,
-    embedder: MiniLMEmbedder,
-    judge: Judge,
-    notifier: Notifier,
-):
-    """Relevance to the research interests and novelty against the nearest indexed papers, from the title and
-    abstract (before any PDF is downloaded). An accepted paper joins the `accepted_papers` partitions that the
-    later assets use; a rejected paper is finished here."""
-    outcome = judge_paper(context.partition_key, paper_index, embedder, judge)
-    recorded = paper_index.get(context.partition_key)["verdict"]
-    update_accepted_papers(context.instance, {context.partition_key: recorded.get("decision")})
-    notifier.verdict_recorded(context.log, context.partition_key, recorded)
-    yield from asset_events(context, outcome)

@@ -1,4 +1,4 @@
-"""Many papers' lifecycles in one run: the same stage functions as the per-paper assets, stage by stage.
+"""Many papers' lifecycles in one run: the stage table's stages, step by step, for a batch of papers.
 
 A Dagster run per paper costs a process start and a model load (seconds), which a conference year of
 thousands of papers cannot afford; backfill policies cannot help (they group only adjacent partitions into
@@ -9,38 +9,22 @@ A paper that fails a stage (an exception or a failed blocking check) stops there
 """
 
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import dagster as dg
 from pydantic import Field
 
-from annapurna_assets.codegen.assets import PageSelectionConfig, choose_pages, write_code
-from annapurna_assets.judge.assets import judge_request, paper_embedding_text, record_verdict, update_accepted_papers
-from annapurna_assets.lifecycle.stage import StageOutcome, partition_events
-from annapurna_assets.papers.assets import describe_paper, extract_text, paper_document, store_pdf
-from annapurna_resources import (
-    BlobStore,
-    CodeGenerator,
-    Judge,
-    MiniLMEmbedder,
-    Notifier,
-    PaperIndex,
-    PaperSources,
-    PdfFetcher,
-)
-
-STAGES = ("paper_metadata", "verdict", "raw_pdf", "paper_text", "selected_pages", "generated_code")
-BATCH_JOB = "lifecycle_batch_job"
-BATCH_OP = "describe_papers"  # the op that takes the run config
-LLM_POOL = "llm"  # bounds concurrent LLM calls across runs: the judging and code-writing steps claim it
+from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, LIFECYCLE_OP
+from annapurna_assets.lifecycle.stage import PaperStage
+from annapurna_assets.lifecycle.stages import LIFECYCLE_STAGES, STAGE_NAMES, paper_stage_events
 
 
 class LifecycleBatchConfig(dg.Config):
     paper_keys: list[str] = Field(description="The `papers` partitions whose lifecycle this run goes through.")
     through: str = Field(
-        default="generated_code",
-        description=f"The last stage to run, one of {', '.join(STAGES)} (e.g. verdict: only judge).",
+        default=STAGE_NAMES[-1],
+        description=f"The last stage to run, one of {', '.join(STAGE_NAMES)} (e.g. verdict: only judge).",
     )
 
 
@@ -53,120 +37,83 @@ class PaperBatch:
     total: int
     failed: dict[str, str] = field(default_factory=dict)
 
-    def runs(self, stage: str) -> bool:
-        return STAGES.index(stage) <= STAGES.index(self.through)
+    def runs(self, stage: PaperStage) -> bool:
+        return STAGE_NAMES.index(stage.asset) <= STAGE_NAMES.index(self.through)
 
     def fail(self, context, key: str, stage: str, error: Exception) -> None:
         self.failed[key] = f"{stage}: {error}"
-        context.log.error(f"{key} failed at {stage}: {error}\n{traceback.format_exc(limit=6)}")
+        trace = "".join(traceback.format_exception(error, limit=6))
+        context.log.error(f"{key} failed at {stage}: {error}\n{trace}")
 
 
-def run_stage(context, batch: PaperBatch, stage: str, run: Callable[[str], StageOutcome | None]) -> Iterator:
-    """`run` for every active paper, yielding each paper's events; a paper that fails or is blocked stops."""
-    if not batch.runs(stage):
+def run_stage(context, batch: PaperBatch, stage: PaperStage, op_config: dict) -> Iterator:
+    """The stage for every active paper, yielding each paper's events; a paper that fails or is blocked stops."""
+    if not batch.runs(stage) or not batch.active:
         return
+    config = stage.config_from({k: v for k, v in op_config.items() if k in (stage.config or dg.Config).model_fields})
     outcomes = {}
-    for key in batch.active:
-        try:
-            outcome = run(key)
-        except Exception as error:  # one paper's failure must not stop the others
-            batch.fail(context, key, stage, error)
-            continue
-        if outcome is not None:
-            outcomes[key] = outcome
-    yield from partition_events(context, stage, outcomes)
-    batch.active = [key for key, outcome in outcomes.items() if outcome.blocked_by is None]
+    for key, result in stage.outcomes(batch.active, context.resources, config, context.log).items():
+        if isinstance(result, Exception):
+            batch.fail(context, key, stage.asset, result)
+        else:
+            outcomes[key] = result
+    yield from paper_stage_events(context, stage, outcomes, in_asset=False)
+    batch.active = [key for key, outcome in outcomes.items() if outcome.goes_on]
     for key, outcome in outcomes.items():
         if outcome.blocked_by is not None:
-            context.log.warning(f"{key} stops at {stage}: {outcome.blocked_by.description}")
+            context.log.warning(f"{key} stops at {stage.asset}: {outcome.blocked_by.description}")
 
 
-@dg.op(name=BATCH_OP, out=dg.Out(PaperBatch))
-def describe_papers(
-    context: dg.OpExecutionContext,
-    config: LifecycleBatchConfig,
-    paper_index: PaperIndex,
-    paper_sources: PaperSources,
-    pdf_fetcher: PdfFetcher,
-    blob_store: BlobStore,
-) -> Iterator:
-    if config.through not in STAGES:
-        raise dg.Failure(f"through={config.through!r} is not one of {STAGES}")
-    keys = list(dict.fromkeys(config.paper_keys))
-    batch = PaperBatch(active=keys, through=config.through, total=len(keys))
-    yield from run_stage(
-        context,
-        batch,
-        "paper_metadata",
-        lambda k: describe_paper(k, paper_index, paper_sources, pdf_fetcher, blob_store, context.log),
+def _config_schema(stages: list[PaperStage], first: bool) -> dict | None:
+    """The step's run config: the batch (first step only) and the configuration of its stages."""
+    fields = {}
+    for config in ([LifecycleBatchConfig] if first else []) + [s.config for s in stages if s.config]:
+        fields.update(config.to_fields_dict())
+    return fields or None
+
+
+def step_op(name: str, stages: list[PaperStage], first: bool, last: bool) -> dg.OpDefinition:
+    """The op that runs `stages` for the batch (the first one reads the batch from the run config)."""
+    pools = {stage.pool for stage in stages}
+    assert len(pools) == 1, f"the stages of step {name} claim different pools: {pools}"
+    description = f"{', '.join(stage.asset for stage in stages)} for every paper of the batch still going."
+
+    def run(context: dg.OpExecutionContext, batch: PaperBatch) -> Iterator:
+        for stage in stages:
+            yield from run_stage(context, batch, stage, context.op_config or {})
+        if last:
+            finish(context, batch)
+        else:
+            yield dg.Output(batch)
+
+    options = dict(
+        name=name,
+        description=description,
+        pool=pools.pop(),
+        required_resource_keys={key for stage in stages for key in stage.resources},
+        config_schema=_config_schema(stages, first),
+        out={} if last else dg.Out(PaperBatch),
     )
-    yield dg.Output(batch)
+    if first:
+
+        @dg.op(**options)
+        def first_step(context: dg.OpExecutionContext) -> Iterator:
+            config = LifecycleBatchConfig(**{k: context.op_config[k] for k in LifecycleBatchConfig.model_fields})
+            if config.through not in STAGE_NAMES:
+                raise dg.Failure(f"through={config.through!r} is not one of {STAGE_NAMES}")
+            keys = list(dict.fromkeys(config.paper_keys))
+            yield from run(context, PaperBatch(active=keys, through=config.through, total=len(keys)))
+
+        return first_step
+
+    @dg.op(**options, ins={"batch": dg.In(PaperBatch)})
+    def next_step(context: dg.OpExecutionContext, batch: PaperBatch) -> Iterator:
+        yield from run(context, batch)
+
+    return next_step
 
 
-@dg.op(pool=LLM_POOL, out=dg.Out(PaperBatch))
-def judge_papers(
-    context: dg.OpExecutionContext,
-    batch: PaperBatch,
-    paper_index: PaperIndex,
-    embedder: MiniLMEmbedder,
-    judge: Judge,
-    notifier: Notifier,
-) -> Iterator:
-    """Every paper's neighbours first, then one `judge_many` call (a Message Batch when the judge is set up so)."""
-    if not batch.runs("verdict") or not batch.active:
-        yield dg.Output(batch)
-        return
-    vectors = _embed_batch(batch.active, paper_index, embedder)
-    requests = {}
-    for key in batch.active:
-        try:
-            requests[key] = judge_request(key, paper_index, embedder, vectors.get(key))
-        except Exception as error:
-            batch.fail(context, key, "verdict", error)
-    batch.active = list(requests)
-    decisions = dict(zip(requests, judge.judge_many(list(requests.values()))))
-    yield from run_stage(
-        context, batch, "verdict", lambda k: record_verdict(k, paper_index, judge, requests[k], decisions[k])
-    )
-    verdicts = {key: doc["verdict"] for key, doc in paper_index.get_many(requests).items() if "verdict" in doc}
-    update_accepted_papers(context.instance, {key: verdict.get("decision") for key, verdict in verdicts.items()})
-    for key in batch.active:
-        notifier.verdict_recorded(context.log, key, verdicts[key])
-    yield dg.Output(batch)
-
-
-@dg.op(out=dg.Out(PaperBatch))
-def read_papers(
-    context: dg.OpExecutionContext,
-    batch: PaperBatch,
-    paper_index: PaperIndex,
-    pdf_fetcher: PdfFetcher,
-    blob_store: BlobStore,
-) -> Iterator:
-    """Download, extract text and choose the pages of the accepted papers."""
-    pages_config = PageSelectionConfig()
-    yield from run_stage(context, batch, "raw_pdf", lambda k: store_pdf(k, paper_index, blob_store, pdf_fetcher))
-    yield from run_stage(context, batch, "paper_text", lambda k: extract_text(k, paper_index, blob_store))
-    yield from run_stage(
-        context, batch, "selected_pages", lambda k: choose_pages(k, paper_index, blob_store, pages_config)
-    )
-    yield dg.Output(batch)
-
-
-@dg.op(pool=LLM_POOL, out={})
-def write_papers_code(
-    context: dg.OpExecutionContext,
-    batch: PaperBatch,
-    paper_index: PaperIndex,
-    blob_store: BlobStore,
-    code_generator: CodeGenerator,
-    notifier: Notifier,
-) -> Iterator:
-    yield from run_stage(
-        context, batch, "generated_code", lambda k: write_code(k, paper_index, blob_store, code_generator)
-    )
-    for key, doc in paper_index.get_many(batch.active if batch.runs("generated_code") else []).items():
-        notifier.code_generated(context.log, key, doc["code"])
+def finish(context, batch: PaperBatch) -> None:
     context.log.info(
         f"{batch.total} papers: {len(batch.active)} went through {batch.through}, {len(batch.failed)} failed"
     )
@@ -177,24 +124,22 @@ def write_papers_code(
         )
 
 
-def _embed_batch(keys: list[str], paper_index: PaperIndex, embedder: MiniLMEmbedder) -> dict:
-    """All the batch's title+abstract embeddings in one model call (the bulk of judging time)."""
-    docs = {key: paper_document(paper_index, key, "metadata") for key in keys}
-    texts = [paper_embedding_text(doc["metadata"]) for doc in docs.values()]
-    return dict(zip(docs, embedder.embed(texts))) if texts else {}
+def _steps() -> list[dg.OpDefinition]:
+    names = list(dict.fromkeys(stage.step for stage in LIFECYCLE_STAGES))
+    assert names[0] == LIFECYCLE_OP, f"the first step must be {LIFECYCLE_OP} (it takes the run config)"
+    return [
+        step_op(name, [s for s in LIFECYCLE_STAGES if s.step == name], first=i == 0, last=i == len(names) - 1)
+        for i, name in enumerate(names)
+    ]
 
 
-@dg.job(name=BATCH_JOB, tags={"annapurna/kind": "lifecycle-batch"}, executor_def=dg.in_process_executor)
+STEPS = _steps()
+
+
+@dg.job(name=LIFECYCLE_JOB, tags={"annapurna/kind": "lifecycle-batch"}, executor_def=dg.in_process_executor)
 def lifecycle_batch_job():
     """The lifecycle of a batch of papers, stage by stage, from metadata to generated code (launched by
     paper_lifecycle_sensor; paper keys in the run config). Each paper's materializations and checks are its own."""
-    write_papers_code(read_papers(judge_papers(describe_papers())))
-
-
-def lifecycle_run_config(paper_keys: list[str], through: str = "generated_code") -> dict:
-    return {"ops": {BATCH_OP: {"config": {"paper_keys": paper_keys, "through": through}}}}
-
-
-def lifecycle_paper_keys(run_config: dict) -> list[str]:
-    """The paper keys a lifecycle run was launched with."""
-    return run_config.get("ops", {}).get(BATCH_OP, {}).get("config", {}).get("paper_keys", [])
+    batch = STEPS[0]()
+    for step in STEPS[1:]:
+        batch = step(batch)

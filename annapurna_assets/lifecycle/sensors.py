@@ -7,8 +7,13 @@ import time
 
 import dagster as dg
 
-from annapurna_assets.lifecycle.batch_job import BATCH_JOB, lifecycle_run_config
 from annapurna_assets.lifecycle.progress import in_lifecycle_runs, materialized, pending_execution
+from annapurna_assets.lifecycle.runs import (
+    EXECUTION_JOB,
+    LIFECYCLE_JOB,
+    execution_run_config,
+    lifecycle_run_config,
+)
 from annapurna_assets.papers.partitions import LOCAL_DIGEST_CHARS, local_key_digest, local_paper_key, papers_partitions
 from annapurna_assets.papers.pdf_text import read_heading
 from annapurna_resources import LocalFolderSource, PaperIndex, Trn1Launcher
@@ -82,7 +87,7 @@ def lifecycle_run_request(paper_keys: list[str], through: str = "generated_code"
 
 def build_paper_lifecycle_sensor(batch_size: int) -> dg.SensorDefinition:
     @dg.sensor(
-        job_name=BATCH_JOB,
+        job_name=LIFECYCLE_JOB,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Starts lifecycle_batch_job for newly registered papers (from listings or the folder), "
@@ -116,13 +121,13 @@ def plan_batch(pending: dict[str, float], batch_size: int, max_wait_s: float, no
 def batch_run_request(paper_keys: list[str]) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=f"trn1-batch-{'-'.join(sorted(paper_keys))}-{int(time.time())}",
-        run_config={"ops": {"run_trn1_batch": {"config": {"paper_keys": paper_keys}}}},
+        run_config=execution_run_config(paper_keys),
         tags={"annapurna/batch_size": str(len(paper_keys))},
     )
 
 
 @dg.sensor(
-    job_name="trn1_batch_job",
+    job_name=EXECUTION_JOB,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Batches accepted papers whose code meets the contract and has not run: one trn1_batch_job run per "

@@ -1,21 +1,31 @@
-"""What one stage did for one paper, and how that becomes Dagster events.
+"""A paper stage, described once, and the Dagster events of what it did.
 
-Each per-paper asset is a thin wrapper around a stage function returning a `StageOutcome` (or None when
-the paper does not go through that stage, e.g. a rejected paper has no code). The asset turns it into a
-MaterializeResult and check results; `lifecycle_batch_job` runs the same stage functions for many papers in
-one run and turns each outcome into partitioned AssetMaterialization / AssetCheckEvaluation events, so
-every paper keeps its own partition, metadata, checks and lineage whichever way it was run.
+A `PaperStage` names the per-paper asset it materializes, the function that does the work, its checks, pool,
+configuration, what it tells the team once recorded, and the step of `lifecycle_batch_job` that runs it.
+`lifecycle.stages` puts the stages in flow order and makes from each its per-paper asset and its batch step. Both
+run `PaperStage.outcomes` and yield the same per-paper events (`stage_events`), so every paper keeps its own
+partition, metadata, checks and lineage whichever way it was run.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from annapurna_assets.lifecycle.progress import STAGE_ASSETS
+from annapurna_assets.papers.partitions import accepted_papers_partitions, papers_partitions
+
+
+@dataclass(frozen=True)
+class Check:
+    """A per-paper asset check a stage declares; a failed blocking one stops that paper (the others go on)."""
+
+    name: str
+    description: str
+    blocking: bool = True
 
 
 @dataclass
@@ -38,41 +48,116 @@ class StageOutcome:
         """The first failed blocking check: the paper goes no further."""
         return next((c for c in self.checks if c.blocking and not c.passed), None)
 
+    @property
+    def goes_on(self) -> bool:
+        return self.blocked_by is None and not self.ends_lifecycle
 
-PAPER_CHAIN = tuple(STAGE_ASSETS.values())  # a paper's assets in flow order, linked on each of its materializations
+
+StageResults = dict[str, StageOutcome | Exception]
+"""What a stage did for each paper: its outcome, or the error that stopped it (one paper's error is its own)."""
 
 
-def paper_chain(paper_key: str, current: str, ends_here: bool = False) -> dg.MetadataValue:
+@dataclass(frozen=True)
+class PaperStage:
+    """One stage of a paper's lifecycle, and everything Dagster needs to know of it.
+
+    `run(key, resources, config, log)` does the work for one paper; `run_many(keys, resources, config, log)`, where
+    given, does it for many at once (when that is cheaper: one model call for a batch) and returns `StageResults`.
+    `resources` is the run's resources (`context.resources`), of which the stage uses the keys it names.
+    `recorded(context, resources, outcomes)` runs once the outcomes are stored and is where the team is told.
+    """
+
+    asset: str
+    description: str
+    group: str
+    section: str  # the section of the paper's index document it writes
+    counted_as: str  # what `annapurna status` calls the papers it has recorded
+    step: str  # the op of lifecycle_batch_job that runs this stage for a batch of papers
+    resources: tuple[str, ...]
+    run: Callable[..., StageOutcome] | None = None
+    run_many: Callable[..., StageResults] | None = None
+    checks: tuple[Check, ...] = ()
+    smoke_checks: tuple[Check, ...] = ()  # declared only where the configured code generator smoke-runs its scripts
+    config: type[dg.Config] | None = None
+    pool: str | None = None
+    kinds: tuple[str, ...] = ("python",)
+    extra_deps: tuple[Any, ...] = ()  # inputs besides the previous stage (listings, the page classifier model)
+    recorded: Callable[..., None] | None = None
+    accepted_only: bool = True  # partitioned by `accepted_papers` (the stages after the verdict)
+
+    def outcomes(self, keys: list[str], resources, config: dg.Config | None, log) -> StageResults:
+        if self.run_many is not None:
+            return self.run_many(keys, resources, config, log)
+        results: StageResults = {}
+        for key in keys:
+            try:
+                results[key] = self.run(key, resources, config, log)
+            except Exception as error:  # one paper's failure must not stop the others
+                results[key] = error
+        return results
+
+    def config_from(self, op_config: dict | None) -> dg.Config | None:
+        """The stage's configuration from a step's config (which may hold other stages' fields too)."""
+        if self.config is None:
+            return None
+        return self.config(**{k: v for k, v in (op_config or {}).items() if k in self.config.model_fields})
+
+    @property
+    def partitions(self) -> dg.DynamicPartitionsDefinition:
+        return accepted_papers_partitions if self.accepted_only else papers_partitions
+
+    def check_specs(self, smoke_runs: bool) -> list[dg.AssetCheckSpec]:
+        return [
+            dg.AssetCheckSpec(
+                check.name,
+                asset=self.asset,
+                partitions_def=self.partitions,
+                blocking=check.blocking,
+                description=check.description,
+            )
+            for check in (*self.checks, *(self.smoke_checks if smoke_runs else ()))
+        ]
+
+
+def paper_chain(chain: tuple[str, ...], paper_key: str, current: str, ends_here: bool = False) -> dg.MetadataValue:
     """Links to this paper's page in each asset of its lifecycle (the UI's partition view), this one in bold."""
-    chain = PAPER_CHAIN[: PAPER_CHAIN.index(current) + 1] if ends_here else PAPER_CHAIN
+    shown = chain[: chain.index(current) + 1] if ends_here else chain
     links = [
         f"**{asset}**" if asset == current else f"[{asset}](/assets/{asset}?view=partitions&partition={paper_key})"
-        for asset in chain
+        for asset in shown
     ]
     return dg.MetadataValue.md(" → ".join(links) + (" (the lifecycle ends here)" if ends_here else ""))
 
 
-def asset_events(context: dg.AssetExecutionContext, outcome: StageOutcome | None) -> Iterator:
-    """Events for an asset materializing one partition."""
-    if outcome is None:
-        return
-    asset = context.asset_key.to_user_string()
-    chain = paper_chain(context.partition_key, asset, outcome.ends_lifecycle)
-    yield dg.MaterializeResult(metadata={**outcome.metadata, "paper": chain})
-    for check in outcome.checks:
-        yield dg.AssetCheckResult(
-            check_name=check.name, passed=check.passed, description=check.description, metadata=check.metadata
-        )
+def stage_events(
+    context, chain: tuple[str, ...], asset: str | dg.AssetKey, outcomes: dict[str, StageOutcome], in_asset: bool
+) -> Iterator:
+    """The events of what a stage did, for a step to yield.
 
-
-def partition_events(context, asset: str | dg.AssetKey, outcomes: dict[str, StageOutcome]) -> Iterator:
-    """Events for the papers of a run that materializes many, for an op to yield: each paper's materialization,
-    then its checks, each tied to the materialization it checked (without that link the UI shows the paper's check
-    as missing)."""
+    In the asset's own step (`in_asset`, one paper): MaterializeResult and AssetCheckResult. In a batch op: each
+    paper's AssetMaterialization, then its AssetCheckEvaluations, each tied to the materialization it checked
+    (without that link the UI shows the paper's check as missing).
+    """
     asset_key = dg.AssetKey.from_coercible(asset)
+    name = asset_key.to_user_string()
+
+    def metadata(key: str, outcome: StageOutcome) -> dict:
+        return {**outcome.metadata, "paper": paper_chain(chain, key, name, outcome.ends_lifecycle)}
+
+    if in_asset:
+        for key, outcome in outcomes.items():
+            yield dg.MaterializeResult(asset_key=asset_key, metadata=metadata(key, outcome))
+            for check in outcome.checks:
+                yield dg.AssetCheckResult(
+                    asset_key=asset_key,
+                    check_name=check.name,
+                    passed=check.passed,
+                    description=check.description,
+                    metadata=check.metadata,
+                )
+        return
     for key, outcome in outcomes.items():
-        metadata = {**outcome.metadata, "paper": paper_chain(key, asset_key.to_user_string(), outcome.ends_lifecycle)}
-        yield dg.AssetMaterialization(asset_key, partition=key, metadata=metadata)
+        yield dg.AssetMaterialization(asset_key, partition=key, metadata=metadata(key, outcome))
     if not any(outcome.checks for outcome in outcomes.values()):
         return
     targets = _materializations_of_run(context.instance, asset_key, list(outcomes), context.run_id)

@@ -10,8 +10,8 @@ import re
 
 import dagster as dg
 
-from annapurna_assets.lifecycle.stage import CheckOutcome, StageOutcome, asset_events
-from annapurna_assets.papers.partitions import accepted_papers_partitions, paper_check, papers_partitions
+from annapurna_assets.lifecycle.runs import LIFECYCLE_OP
+from annapurna_assets.lifecycle.stage import Check, CheckOutcome, PaperStage, StageOutcome
 from annapurna_assets.papers.pdf_text import extract_pages, inspect_pdf, read_heading, text_problem
 from annapurna_resources import BlobStore, PaperIndex, PaperSources, PdfFetcher
 from annapurna_resources.sources.listed_paper import ListedPaper
@@ -126,10 +126,10 @@ def describe_paper(
     )
 
 
-def store_pdf(key: str, paper_index: PaperIndex, blob_store: BlobStore, pdf_fetcher: PdfFetcher) -> StageOutcome | None:
+def store_pdf(key: str, paper_index: PaperIndex, blob_store: BlobStore, pdf_fetcher: PdfFetcher) -> StageOutcome:
     doc = paper_document(paper_index, key, "metadata", "verdict")
     if doc["verdict"].get("decision") != "accept":
-        return None
+        raise dg.Failure(f"{key} is not accepted by the judge: the lifecycle stops at verdict")
     try:
         url = doc["metadata"].get("pdf_url") or doc["source"].get("pdf_uri", "")
         data, ref, fetched = fetch_pdf_once(doc, url, blob_store, pdf_fetcher)
@@ -209,77 +209,50 @@ def extract_text(key: str, paper_index: PaperIndex, blob_store: BlobStore) -> St
     )
 
 
-@dg.asset(
-    partitions_def=papers_partitions,
-    group_name="describe",
-    kinds={"python"},
-    deps=[
+metadata_stage = PaperStage(
+    asset="paper_metadata",
+    description="Title, authors, abstract, venue, decision and links of one paper, from its listing and source page.",
+    group="describe",
+    section="metadata",
+    counted_as="described",
+    step=LIFECYCLE_OP,
+    accepted_only=False,
+    resources=("paper_index", "paper_sources", "pdf_fetcher", "blob_store"),
+    run=lambda key, r, config, log: describe_paper(
+        key, r.paper_index, r.paper_sources, r.pdf_fetcher, r.blob_store, log
+    ),
+    checks=(
+        Check(
+            "has_title_and_abstract",
+            "A title and an abstract to judge the paper by (from the listing, the paper's page or its PDF).",
+        ),
+    ),
+    extra_deps=(
         dg.AssetDep("conference_listing", partition_mapping=dg.AllPartitionMapping()),
         dg.AssetDep("arxiv_listing", partition_mapping=dg.AllPartitionMapping()),
-    ],
-    check_specs=[
-        paper_check(
-            "has_title_and_abstract",
-            "paper_metadata",
-            "A title and an abstract to judge the paper by (from the listing, the paper's page or its PDF).",
-        )
-    ],
+    ),
 )
-def paper_metadata(
-    context: dg.AssetExecutionContext,
-    paper_index: PaperIndex,
-    paper_sources: PaperSources,
-    pdf_fetcher: PdfFetcher,
-    blob_store: BlobStore,
-):
-    """Title, authors, abstract, venue, decision and links of one paper, from its listing and source page."""
-    yield from asset_events(
-        context, describe_paper(context.partition_key, paper_index, paper_sources, pdf_fetcher, blob_store, context.log)
-    )
-
-
-@dg.asset(
-    partitions_def=accepted_papers_partitions,
-    group_name="read",
-    deps=[dg.AssetDep("verdict", partition_mapping=dg.IdentityPartitionMapping())],
-    kinds={"pdf"},
-    check_specs=[
-        paper_check(
-            "readable_pdf",
-            "raw_pdf",
-            "The PDF could be had and is a PDF that opens, unencrypted, with pages.",
-            partitions_def=accepted_papers_partitions,
-        )
-    ],
+pdf_stage = PaperStage(
+    asset="raw_pdf",
+    description="The accepted paper's PDF in the content-addressed blob store (fetched once, never again). "
+    "Rejected papers stop before this: nothing is downloaded for them.",
+    group="read",
+    section="pdf",
+    counted_as="pdf",
+    step="read_papers",
+    kinds=("pdf",),
+    resources=("paper_index", "blob_store", "pdf_fetcher"),
+    run=lambda key, r, config, log: store_pdf(key, r.paper_index, r.blob_store, r.pdf_fetcher),
+    checks=(Check("readable_pdf", "The PDF could be had and is a PDF that opens, unencrypted, with pages."),),
 )
-def raw_pdf(
-    context: dg.AssetExecutionContext,
-    paper_index: PaperIndex,
-    blob_store: BlobStore,
-    pdf_fetcher: PdfFetcher,
-):
-    """The accepted paper's PDF in the content-addressed blob store (fetched once, never again).
-    Rejected papers stop before this: nothing is downloaded for them."""
-    outcome = store_pdf(context.partition_key, paper_index, blob_store, pdf_fetcher)
-    if outcome is None:
-        raise dg.Failure(f"{context.partition_key} is not accepted by the judge: the lifecycle stops at verdict")
-    yield from asset_events(context, outcome)
-
-
-@dg.asset(
-    partitions_def=accepted_papers_partitions,
-    group_name="read",
-    deps=[raw_pdf],
-    kinds={"python"},
-    check_specs=[
-        paper_check(
-            "has_text",
-            "paper_text",
-            "The PDF yields enough text to read (not image-only).",
-            partitions_def=accepted_papers_partitions,
-        )
-    ],
+text_stage = PaperStage(
+    asset="paper_text",
+    description="Per-page text of the PDF, indexed for full-text search.",
+    group="read",
+    section="text",
+    counted_as="text",
+    step="read_papers",
+    resources=("paper_index", "blob_store"),
+    run=lambda key, r, config, log: extract_text(key, r.paper_index, r.blob_store),
+    checks=(Check("has_text", "The PDF yields enough text to read (not image-only)."),),
 )
-def paper_text(context: dg.AssetExecutionContext, paper_index: PaperIndex, blob_store: BlobStore):
-    """Per-page text of the PDF, indexed for full-text search."""
-    yield from asset_events(context, extract_text(context.partition_key, paper_index, blob_store))

@@ -55,16 +55,3 @@ def local_key_digest(key: str) -> str | None:
         return key[6 : 6 + LOCAL_DIGEST_CHARS]
     match = re.search(r"(?:^|-)([0-9a-f]{12})$", key)
     return match.group(1) if match else None
-
-
-def paper_check(
-    name: str,
-    asset: str,
-    description: str,
-    blocking: bool = True,
-    partitions_def: dg.DynamicPartitionsDefinition = papers_partitions,
-) -> dg.AssetCheckSpec:
-    """A per-paper asset check; blocking ones stop that paper's run (the other papers go on)."""
-    return dg.AssetCheckSpec(
-        name, asset=asset, partitions_def=partitions_def, blocking=blocking, description=description
-    )

@@ -10,36 +10,26 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-_COUNTS = """
-SELECT
-  count(*),
-  sum(json_type(doc, '$.metadata') IS NOT NULL),
-  sum(json_type(doc, '$.verdict') IS NOT NULL),
-  sum(json_extract(doc, '$.verdict.decision') = 'accept'),
-  sum(json_extract(doc, '$.verdict.decision') = 'reject'),
-  sum(json_type(doc, '$.pdf') IS NOT NULL),
-  sum(json_type(doc, '$.text') IS NOT NULL),
-  sum(json_type(doc, '$.code') IS NOT NULL),
-  sum(json_extract(doc, '$.code.contract_ok') = 1 AND json_type(doc, '$.run') IS NULL),
-  sum(json_extract(doc, '$.run.ok') = 1),
-  sum(json_type(doc, '$.run') IS NOT NULL AND coalesce(json_extract(doc, '$.run.ok'), 0) != 1),
-  sum(json_type(doc, '$.profile') IS NOT NULL)
-FROM papers
-"""
-STAGES = (
-    "discovered",
-    "described",
-    "judged",
-    "accepted",
-    "rejected",
-    "pdf",
-    "text",
-    "code",
-    "pending_execution",
-    "executed_ok",
-    "executed_failed",
-    "profiled",
-)
+# How the recorded verdicts and runs came out, as SQL over the index file and as a test of one document.
+_OUTCOMES_SQL = {
+    "accepted": "json_extract(doc, '$.verdict.decision') = 'accept'",
+    "rejected": "json_extract(doc, '$.verdict.decision') = 'reject'",
+    "pending_execution": "json_extract(doc, '$.code.contract_ok') = 1 AND json_type(doc, '$.run') IS NULL",
+    "executed_ok": "json_extract(doc, '$.run.ok') = 1",
+    "executed_failed": "json_type(doc, '$.run') IS NOT NULL AND coalesce(json_extract(doc, '$.run.ok'), 0) != 1",
+}
+
+
+def _outcomes(doc: dict) -> dict[str, bool]:
+    verdict, code, run = doc.get("verdict"), doc.get("code"), doc.get("run")
+    decision = verdict.get("decision") if isinstance(verdict, dict) else None
+    return {
+        "accepted": decision == "accept",
+        "rejected": decision == "reject",
+        "pending_execution": isinstance(code, dict) and code.get("contract_ok") is True and run is None,
+        "executed_ok": isinstance(run, dict) and run.get("ok") is True,
+        "executed_failed": isinstance(run, dict) and run.get("ok") is not True,
+    }
 
 
 # What each paid stage spent, from its section of the document: (section, fields summed).
@@ -100,35 +90,35 @@ def _cost_summary(values: list) -> dict:
     return summary
 
 
-def stage_counts(index_path: Path) -> dict[str, int]:
-    """`pending_execution` here includes papers whose batch is running (the Dagster-side count leaves those out)."""
+def stage_counts(index_path: Path, sections: dict[str, str]) -> dict[str, int]:
+    """Papers registered, papers per stage (`sections`: what a stage's papers are counted as -> the document section
+    the stage writes), then how the verdicts and runs came out. `pending_execution` here includes papers whose
+    batch is running (the Dagster-side count leaves those out)."""
+    names = ["discovered", *sections, *_OUTCOMES_SQL]
     if not index_path.is_file():
-        return dict.fromkeys(STAGES, 0)
+        return dict.fromkeys(names, 0)
+    columns = [
+        "count(*)",
+        *(f"sum(json_type(doc, '$.{section}') IS NOT NULL)" for section in sections.values()),
+        *(f"sum({condition})" for condition in _OUTCOMES_SQL.values()),
+    ]
     with sqlite3.connect(f"file:{index_path}?mode=ro", uri=True) as db:
-        row = db.execute(_COUNTS).fetchone()
-    return {stage: int(value or 0) for stage, value in zip(STAGES, row)}
+        row = db.execute(f"SELECT {', '.join(columns)} FROM papers").fetchone()
+    return {name: int(value or 0) for name, value in zip(names, row)}
 
 
-def stage_counts_from_documents(docs: Iterable[dict]) -> dict[str, int]:
+def stage_counts_from_documents(docs: Iterable[dict], sections: dict[str, str]) -> dict[str, int]:
     """`stage_counts` over documents (for index backends other than the SQLite file)."""
-    counts = dict.fromkeys(STAGES, 0)
+    docs = list(docs)
+    counts = {"discovered": len(docs)}
+    counts |= {name: sum(section in doc for doc in docs) for name, section in sections.items()}
+    return counts | outcome_counts(docs)
+
+
+def outcome_counts(docs: Iterable[dict]) -> dict[str, int]:
+    """How the verdicts and runs of these documents came out."""
+    counts = dict.fromkeys(_OUTCOMES_SQL, 0)
     for doc in docs:
-        verdict, code, run = doc.get("verdict"), doc.get("code"), doc.get("run")
-        decision = verdict.get("decision") if isinstance(verdict, dict) else None
-        reached = {
-            "discovered": True,
-            "described": "metadata" in doc,
-            "judged": verdict is not None,
-            "accepted": decision == "accept",
-            "rejected": decision == "reject",
-            "pdf": "pdf" in doc,
-            "text": "text" in doc,
-            "code": code is not None,
-            "pending_execution": isinstance(code, dict) and code.get("contract_ok") is True and run is None,
-            "executed_ok": isinstance(run, dict) and run.get("ok") is True,
-            "executed_failed": isinstance(run, dict) and run.get("ok") is not True,
-            "profiled": "profile" in doc,
-        }
-        for stage, yes in reached.items():
-            counts[stage] += int(yes)
+        for name, yes in _outcomes(doc).items():
+            counts[name] += int(yes)
     return counts

@@ -88,16 +88,18 @@ def test_real_papers_and_bad_files_in_one_folder(instance, tmp_path, monkeypatch
     assert counts == {
         "discovered": 8,
         "described": 8,
+        "judged": 3,
         "pdf": 3,
         "text": 3,
-        "judged": 3,
+        "pages": 3,
+        "code": 3,
+        "executed": 3,
+        "profiled": 3,
         "accepted": 3,
         "rejected": 0,
-        "code": 3,
         "pending_execution": 0,
         "executed_ok": 3,
         "executed_failed": 0,
-        "profiled": 3,
     }
     assert index.search("graph convolutional")[0].key == by_file[REAL[0]][0]
 

@@ -5,7 +5,7 @@ import dagster as dg
 from dagster._core.storage.dagster_run import DagsterRunStatus
 
 from annapurna_assets.definitions import build_definitions
-from annapurna_assets.lifecycle.batch_job import lifecycle_paper_keys
+from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, run_paper_keys
 from annapurna_assets.lifecycle.sensors import local_folder_sensor, plan_batch, trn1_batch_sensor
 from tests.conftest import make_pdf
 
@@ -76,7 +76,7 @@ def test_folder_sensor_registers_each_file_once_by_content(instance, tmp_path, m
 
     lifecycle = defs.resolve_sensor_def("paper_lifecycle_sensor")
     [request] = evaluate(lifecycle, instance, defs).run_requests
-    assert lifecycle_paper_keys(request.run_config) == keys
+    assert run_paper_keys(LIFECYCLE_JOB, request.run_config) == keys
 
 
 def test_lifecycle_sensor_batches_new_papers_and_skips_started_ones(instance, monkeypatch):
@@ -87,7 +87,7 @@ def test_lifecycle_sensor_batches_new_papers_and_skips_started_ones(instance, mo
     instance.report_runless_asset_event(dg.AssetMaterialization("paper_metadata", partition=keys[0]))
     lifecycle = defs.resolve_sensor_def("paper_lifecycle_sensor")
     result = evaluate(lifecycle, instance, defs)
-    batches = [lifecycle_paper_keys(r.run_config) for r in result.run_requests]
+    batches = [run_paper_keys(LIFECYCLE_JOB, r.run_config) for r in result.run_requests]
     assert batches == [keys[1:5], keys[5:9], keys[9:]] and result.cursor == keys[-1]
 
     # Runs in flight hold their papers; a later tick (from the cursor) sees only papers registered since.
@@ -98,4 +98,4 @@ def test_lifecycle_sensor_batches_new_papers_and_skips_started_ones(instance, mo
     instance.add_dynamic_partitions("papers", ["arxiv-2501-00001"])
     with dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=result.cursor) as context:
         [request] = lifecycle(context).run_requests
-    assert lifecycle_paper_keys(request.run_config) == ["arxiv-2501-00001"]
+    assert run_paper_keys(LIFECYCLE_JOB, request.run_config) == ["arxiv-2501-00001"]

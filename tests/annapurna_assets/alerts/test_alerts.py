@@ -13,8 +13,8 @@ from annapurna_assets.alerts.sensors import (
 )
 from annapurna_assets.cli.demo import evaluate_sensor
 from annapurna_assets.definitions import build_definitions
-from annapurna_assets.lifecycle.batch_job import BATCH_JOB, lifecycle_paper_keys
-from annapurna_assets.papers.partitions import paper_check, papers_partitions
+from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, run_paper_keys
+from annapurna_assets.papers.partitions import papers_partitions
 from annapurna_assets.settings import DEMO_CORPUS
 from annapurna_resources import SqlitePaperIndex
 from annapurna_resources.launcher.trn1_launcher import InfrastructureError
@@ -37,7 +37,10 @@ def resources(slack, annapurna_home):
     return {"notifier": SlackNotifier(token=TOKEN, channel=CHANNEL, api_url=slack.api_url, paper_index=index)}
 
 
-@dg.asset(partitions_def=papers_partitions, check_specs=[paper_check("has_abstract", "paper_doc", "An abstract.")])
+@dg.asset(
+    partitions_def=papers_partitions,
+    check_specs=[dg.AssetCheckSpec("has_abstract", asset="paper_doc", partitions_def=papers_partitions)],
+)
 def paper_doc():
     yield dg.MaterializeResult()
     yield dg.AssetCheckResult(
@@ -145,11 +148,13 @@ def test_lifecycle_posts_accepted_and_code_generated_in_each_paper_thread(instan
 
     evaluate_sensor(defs, instance, "local_folder_sensor")
     [request] = evaluate_sensor(defs, instance, "paper_lifecycle_sensor").run_requests
-    assert defs.resolve_job_def(BATCH_JOB).execute_in_process(instance=instance, run_config=request.run_config).success
+    assert (
+        defs.resolve_job_def(LIFECYCLE_JOB).execute_in_process(instance=instance, run_config=request.run_config).success
+    )
     post_failed_checks(defs, instance)
 
     index = defs.resources["paper_index"]
-    docs = index.get_many(lifecycle_paper_keys(request.run_config))
+    docs = index.get_many(run_paper_keys(LIFECYCLE_JOB, request.run_config))
     accepted = [key for key, doc in docs.items() if doc["verdict"]["decision"] == "accept"]
     assert len(docs) == 3 and len(accepted) == 2 and len(slack.roots()) == 2
     for key, doc in docs.items():

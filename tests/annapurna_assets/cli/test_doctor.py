@@ -8,7 +8,7 @@ import dagster as dg
 
 from annapurna_assets import cli
 from annapurna_assets.definitions import build_definitions
-from annapurna_assets.lifecycle.batch_job import lifecycle_run_config
+from annapurna_assets.lifecycle.runs import lifecycle_run_config
 
 
 def test_a_healthy_installation_is_all_well(instance, capsys):

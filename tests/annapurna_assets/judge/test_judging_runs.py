@@ -6,7 +6,7 @@ import time
 import dagster as dg
 
 from annapurna_assets.definitions import build_definitions
-from annapurna_assets.lifecycle.batch_job import LLM_POOL, lifecycle_run_config
+from annapurna_assets.lifecycle.runs import LLM_POOL, lifecycle_run_config
 from annapurna_assets.settings import configure_pools
 from annapurna_assets.sources.registration import register_papers
 from annapurna_resources.sources.listed_paper import ListedPaper

@@ -4,7 +4,7 @@ check of that paper alone."""
 import dagster as dg
 
 from annapurna_assets.definitions import build_definitions
-from annapurna_assets.lifecycle.batch_job import lifecycle_run_config
+from annapurna_assets.lifecycle.runs import lifecycle_run_config
 from annapurna_assets.sources.registration import register_papers
 from annapurna_resources.sources.listed_paper import ListedPaper
 from tests.annapurna_assets.test_lifecycle_e2e import check_outcomes

@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from annapurna_assets.definitions import build_definitions
-from annapurna_assets.lifecycle.batch_job import lifecycle_paper_keys, lifecycle_run_config
+from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, lifecycle_run_config, run_paper_keys
 from annapurna_assets.sources.listings import arxiv_listing, conference_listing
 from annapurna_assets.sources.registration import register_papers
 from annapurna_resources import PmlrSource
@@ -54,7 +54,7 @@ def test_icml_2024_listing_registers_every_paper_and_the_lifecycle_judges_them(i
     # The lifecycle sensor batches them; one batch runs through the verdict (no PDF needed to judge).
     with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
         requests = defs.resolve_sensor_def("paper_lifecycle_sensor")(context).run_requests
-    batches = [lifecycle_paper_keys(r.run_config) for r in requests]
+    batches = [run_paper_keys(LIFECYCLE_JOB, r.run_config) for r in requests]
     assert sum(map(len, batches)) == 1791 and max(map(len, batches)) == 50
     outcome = defs.resolve_job_def("lifecycle_batch_job").execute_in_process(
         instance=instance, run_config=lifecycle_run_config(batches[0], through="verdict")

@@ -218,7 +218,7 @@ def test_build_judge_chooses_from_annapurna_judge(monkeypatch):
 
 
 def test_judge_failure_in_the_verdict_stage_fails_well_formed(annapurna_home):
-    from annapurna_assets.judge.assets import judge_paper
+    from annapurna_assets.judge.assets import judge_batch
     from annapurna_resources import SqlitePaperIndex
 
     index = SqlitePaperIndex()
@@ -229,10 +229,12 @@ def test_judge_failure_in_the_verdict_stage_fails_well_formed(annapurna_home):
     index.register("arxiv-2009-14794", {"source": "arxiv"})
     index.update("arxiv-2009-14794", metadata={"title": TITLE, "abstract": ABSTRACT})
 
+    class OneVector:
+        def embed(self, texts):
+            return [np.array([0.8, 0.6, 0.0], dtype=np.float32) for _ in texts]
+
     with FakeAnthropicApi(refusal()) as fake:
-        outcome = judge_paper(
-            "arxiv-2009-14794", index, embedder=None, judge=claude(fake), vector=np.array([0.8, 0.6, 0.0])
-        )
+        [outcome] = judge_batch(["arxiv-2009-14794"], index, embedder=OneVector(), judge=claude(fake)).values()
 
     (check,) = outcome.checks
     assert check.name == "well_formed" and check.passed is False

@@ -257,7 +257,7 @@ def test_build_code_generator_from_the_environment(monkeypatch):
 def test_generated_code_asset_reports_the_smoke_check_only_for_llm_generators(instance, tmp_path):
     import dagster as dg
 
-    from annapurna_assets.codegen.assets import build_generated_code
+    from annapurna_assets.lifecycle.stages import stage_assets
     from annapurna_resources import OfflineCodeGenerator
 
     paper_index = SqlitePaperIndex(path=str(tmp_path / "index.sqlite"))
@@ -272,7 +272,7 @@ def test_generated_code_asset_reports_the_smoke_check_only_for_llm_generators(in
 
     def checks(code_generator) -> dict[str, bool]:
         result = dg.materialize(
-            [build_generated_code(code_generator.smoke_runs)],
+            [a for a in stage_assets(code_generator.smoke_runs) if a.key == dg.AssetKey("generated_code")],
             instance=instance,
             partition_key="local-mlp",
             resources={

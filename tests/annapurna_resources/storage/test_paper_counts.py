@@ -1,5 +1,6 @@
 """Stage counts and cost totals: the SQLite query and the document scan (other index backends) agree."""
 
+from annapurna_assets.lifecycle.stages import COUNTED_SECTIONS
 from annapurna_resources import SqlitePaperIndex
 from annapurna_resources.storage.paper_counts import (
     cost_totals,
@@ -34,8 +35,8 @@ def test_costs_and_counts_agree_between_the_query_and_the_document_scan(tmp_path
     assert costs["total_usd"] == round(0.021 + 0.51 + 0.0672, 6)
     assert costs["usd_per_100_papers"] == round(100 * costs["total_usd"] / 3, 4)
 
-    counts = stage_counts(tmp_path / "index.sqlite")
-    assert counts == stage_counts_from_documents(index.all_documents().values())
+    counts = stage_counts(tmp_path / "index.sqlite", COUNTED_SECTIONS)
+    assert counts == stage_counts_from_documents(index.all_documents().values(), COUNTED_SECTIONS)
     assert counts["discovered"] == 4 and counts["accepted"] == 2 and counts["rejected"] == 1
     assert counts["pending_execution"] == 1 and counts["executed_ok"] == 1
 
