@@ -25,8 +25,9 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.pipes.client import PipesClientCompletedInvocation, PipesContextInjector, PipesMessageReader
 
+from annapurna_resources.launcher.host import host_file, host_source
+from annapurna_resources.launcher.host.trn1_runner import RESULT_FILES
 from annapurna_resources.launcher.trn1_launcher import RUNNER, BatchHost, InfrastructureError, runner_environment
-from annapurna_resources.launcher.trn1_runner import RESULT_FILES
 
 # What ssh says when an established connection goes away (as opposed to one that could not be made).
 DROPPED_CONNECTION = ("closed by remote host", "Connection reset", "Broken pipe", "Timeout, server")
@@ -40,82 +41,7 @@ CONNECT_TIMEOUT_S = 10
 KEEPALIVE_S = 15  # a silent peer is dropped after 4 unanswered keepalives
 CLEANUP_TIMEOUT_S = 60
 
-# Runs on the host next to the runner: streams the Pipes messages the runner appends to a file to stdout (the SSH
-# channel). When the channel closes (stdin reaches end of file, or stdout breaks) the connection is gone: it kills
-# the runner and the scripts still running in the batch dir and removes the batch dir. Standard library only.
-SUPERVISOR = r"""
-import os, shutil, signal, subprocess, sys, threading, time
-
-batch_dir, runner_path, messages_path = sys.argv[1:4]
-lost = threading.Event()
-
-
-def watch_channel():
-    while os.read(0, 65536):
-        pass
-    lost.set()
-
-
-def kill_batch(runner):
-    try:
-        os.killpg(runner.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    inside = os.path.realpath(batch_dir)
-    for entry in os.listdir("/proc"):  # the scripts run in their own sessions, in work dirs under the batch dir
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                cwd = os.readlink("/proc/%s/cwd" % entry)
-                if cwd == inside or cwd.startswith(inside + "/"):
-                    os.kill(int(entry), signal.SIGKILL)
-            except OSError:
-                pass
-    runner.wait()
-    shutil.rmtree(batch_dir, ignore_errors=True)
-
-
-threading.Thread(target=watch_channel, daemon=True).start()
-runner = subprocess.Popen([sys.executable, "-u", runner_path], stdin=subprocess.DEVNULL, start_new_session=True)
-offset, partial = 0, b""
-while not lost.is_set():
-    exited = runner.poll() is not None
-    try:
-        with open(messages_path, "rb") as handle:
-            handle.seek(offset)
-            data = handle.read()
-    except FileNotFoundError:
-        data = b""
-    offset += len(data)
-    *lines, partial = (partial + data).split(b"\n")
-    try:
-        if lines:
-            sys.stdout.buffer.write(b"".join(line + b"\n" for line in lines))
-            sys.stdout.buffer.flush()
-    except OSError:
-        break
-    if exited:
-        sys.exit(runner.returncode)
-    time.sleep(0.2)
-kill_batch(runner)
-sys.exit(255)
-"""
-
-# Run by the remote Python with the batch's tar stream on stdin, in the remote work root.
-EXTRACT = (
-    "import sys, tarfile\n"
-    "with tarfile.open(fileobj=sys.stdin.buffer, mode='r|gz') as tar:\n"
-    "    tar.extractall('.', **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))\n"
-)
-# Run by the remote Python in the remote batch dir: the runner's result files (argv) of each paper, as a tar stream.
-PACK = (
-    "import os, sys, tarfile\n"
-    "with tarfile.open(fileobj=sys.stdout.buffer, mode='w|gz') as tar:\n"
-    "    for paper in sorted(os.listdir('.')):\n"
-    "        for name in sys.argv[1:]:\n"
-    "            path = os.path.join(paper, name)\n"
-    "            if os.path.isfile(path) and not os.path.islink(path) and not os.path.islink(paper):\n"
-    "                tar.add(path)\n"
-)
+ARCHIVE = host_source("batch_archive.py")  # run as `python -c` (nothing is on the host yet)
 
 
 class ShippedContextInjector(PipesContextInjector):
@@ -256,13 +182,14 @@ class SshHost(BatchHost):
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
             tar.add(batch_dir, arcname=name)
             tar.add(RUNNER, arcname=f"{name}/{RUNNER_NAME}")
-            for arcname, text in ((SUPERVISOR_NAME, SUPERVISOR), (CONTEXT_NAME, json.dumps(context_data))):
+            tar.add(host_file("ssh_supervisor.py"), arcname=f"{name}/{SUPERVISOR_NAME}")
+            for arcname, text in ((CONTEXT_NAME, json.dumps(context_data)),):
                 data = text.encode()
                 info = tarfile.TarInfo(f"{name}/{arcname}")
                 info.size, info.mode = len(data), 0o644
                 tar.addfile(info, io.BytesIO(data))
         root = shlex.quote(self.remote_work_root)
-        command = f"mkdir -p {root} && cd {root} && {shlex.quote(self.remote_python)} -c {shlex.quote(EXTRACT)}"
+        command = f"mkdir -p {root} && cd {root} && {shlex.quote(self.remote_python)} -c {shlex.quote(ARCHIVE)} extract"
         completed = subprocess.run(
             self.ssh_command(config_path, command), input=buffer.getvalue(), capture_output=True, check=False
         )
@@ -322,7 +249,9 @@ class SshHost(BatchHost):
 
     def _fetch_results(self, config_path: str, remote_dir: str, batch_dir: Path) -> None:
         names = " ".join(shlex.quote(name) for name in RESULT_FILES)
-        command = f"cd {shlex.quote(remote_dir)} && {shlex.quote(self.remote_python)} -c {shlex.quote(PACK)} {names}"
+        command = (
+            f"cd {shlex.quote(remote_dir)} && {shlex.quote(self.remote_python)} -c {shlex.quote(ARCHIVE)} pack {names}"
+        )
         with tempfile.TemporaryFile() as archive, tempfile.TemporaryFile() as errors:
             code = subprocess.run(
                 self.ssh_command(config_path, command), stdout=archive, stderr=errors, check=False

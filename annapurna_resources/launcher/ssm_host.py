@@ -21,37 +21,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from dagster._core.pipes.client import PipesClientCompletedInvocation
 from dagster_aws.pipes import PipesS3ContextInjector, PipesS3MessageReader
 
+from annapurna_resources.launcher.host import host_source
+from annapurna_resources.launcher.host.trn1_runner import RESULT_FILES
 from annapurna_resources.launcher.trn1_launcher import RUNNER, BatchHost, InfrastructureError
-from annapurna_resources.launcher.trn1_runner import RESULT_FILES
 
 DONE_MARKER = "_done.json"
 MAX_EXECUTION_S = 172800  # AWS-RunShellScript's executionTimeout limit (48 h)
 SSM_FAILED = {"Failed", "TimedOut", "Cancelled", "Cancelling", "Undeliverable", "Terminated", "DeliveryTimedOut"}
 
-# Run on the instance by the command: `download BUCKET PREFIX DIR` copies PREFIX/* into DIR; `upload BUCKET PREFIX
-# DIR NAMES` copies DIR/<paper>/<name> (NAMES comma-separated) to PREFIX/<paper>/<name>; `done BUCKET KEY CODE` puts
-# the done marker with the runner's exit code.
-S3_SYNC = """
-import json, os, sys, boto3
-mode, bucket, prefix = sys.argv[1:4]
-s3 = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
-if mode == "download":
-    root = sys.argv[4]
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        for item in page.get("Contents", []):
-            path = os.path.join(root, item["Key"][len(prefix) + 1:])
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            s3.download_file(bucket, item["Key"], path)
-elif mode == "upload":
-    root = sys.argv[4]
-    for paper in sorted(os.listdir(root)):
-        for name in sys.argv[5].split(","):
-            path = os.path.join(root, paper, name)
-            if os.path.isfile(path):
-                s3.upload_file(path, bucket, f"{prefix}/{paper}/{name}")
-else:
-    s3.put_object(Bucket=bucket, Key=prefix, Body=json.dumps({"exit_code": int(sys.argv[4])}).encode())
-"""
+S3_SYNC = host_source("s3_sync.py")  # run as `python -c` on the instance
 
 
 class BatchS3MessageReader(PipesS3MessageReader):

@@ -21,9 +21,11 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.pipes.client import PipesClient, PipesClientCompletedInvocation
 
+from annapurna_resources.launcher.host import host_file
+from annapurna_resources.launcher.host.trn1_runner import PROFILE_WRAPPER
 from annapurna_resources.storage.home import state_path
 
-RUNNER = Path(__file__).with_name("trn1_runner.py")
+RUNNER = host_file("trn1_runner.py")
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,8 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
     def run_batch(self, context, scripts: dict[str, str], smoke: bool = False) -> list[ScriptResult]:
         """Run each paper's script (paper key -> source) as one batch; returns one result per paper."""
         batch_dir = self.batch_root() / f"batch-{uuid.uuid4().hex[:12]}"
+        batch_dir.mkdir(parents=True)
+        shutil.copyfile(host_file("profile_wrapper.py"), batch_dir / PROFILE_WRAPPER)
         items = []
         for paper_key, code in scripts.items():
             workdir = batch_dir / paper_key

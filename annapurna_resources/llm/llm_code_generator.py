@@ -490,7 +490,7 @@ class LlmCodeGenerator(CodeGenerator):
         return extract_code(reply.text)
 
     def smoke_run(self, code: str) -> dict:
-        from annapurna_resources.launcher.trn1_runner import default_limits, run_sandboxed
+        from annapurna_resources.launcher.host.trn1_runner import default_limits, run_sandboxed
 
         workdir = Path(tempfile.mkdtemp(prefix="annapurna-smoke-"))
         try:

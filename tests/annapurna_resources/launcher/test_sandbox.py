@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from annapurna_resources import Trn1Launcher
+from annapurna_resources.launcher.host.trn1_runner import bwrap_mode
 from annapurna_resources.launcher.trn1_launcher import run_batch_in_job
-from annapurna_resources.launcher.trn1_runner import bwrap_mode
 
 SLOTS = 5
 TIMEOUT_S = 45  # every script imports torch (the profile wrapper): 5 cold imports on 2 cores beside CPU hogs take >15 s
@@ -212,7 +212,7 @@ def test_an_interpreter_under_a_hidden_directory_is_rebound_with_enterable_paren
     # A checkout in /tmp or HOME: bwrap would create the venv's missing parents 0700, closed to the sandbox uid.
     import sys
 
-    from annapurna_resources.launcher import trn1_runner
+    from annapurna_resources.launcher.host import trn1_runner
 
     monkeypatch.setattr(sys, "prefix", "/tmp/checkout/project/.venv")
     args = " ".join(trn1_runner._bwrap_command(["python", "main.py"], tmp_path, {}, 0))
@@ -222,7 +222,7 @@ def test_an_interpreter_under_a_hidden_directory_is_rebound_with_enterable_paren
 
 HOLD_SANDBOX = """
 import sys, time
-from annapurna_resources.launcher.trn1_runner import batch_sandbox
+from annapurna_resources.launcher.host.trn1_runner import batch_sandbox
 with batch_sandbox() as uid:
     start = time.time()
     time.sleep(1.5)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from annapurna_resources import Trn1Launcher
+from annapurna_resources.launcher.host.trn1_runner import _environment, count_gpus, count_neuron_cores, plan_slots
 from annapurna_resources.launcher.trn1_launcher import InfrastructureError, run_batch_in_job
-from annapurna_resources.launcher.trn1_runner import _environment, count_gpus, count_neuron_cores, plan_slots
 from tests.contract_scripts import training_script
 from tests.ssh_server import free_port
 

@@ -2,7 +2,7 @@ import subprocess
 import sys
 
 from annapurna_resources import OfflineCodeGenerator
-from annapurna_resources.launcher.trn1_runner import parse_metrics
+from annapurna_resources.launcher.host.trn1_runner import parse_metrics
 from annapurna_resources.llm.code_contract import check_contract
 from annapurna_resources.llm.code_generator import FAMILIES, detect_family, find_hyperparameters
 

@@ -45,119 +45,12 @@ MAX_LINE = 65536  # longer stdout lines are cut when parsing
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 INNER_WORKDIR = "/tmp/annapurna-work"  # where the work dir appears inside bwrap
 INNER_DATA_DIR = "/tmp/annapurna-data"  # where the offline datasets directory appears inside bwrap, read-only
+PROFILE_WRAPPER = "_profile_wrapper.py"  # `profile_wrapper.py`, shipped by the launcher into the batch dir
 INNER_WRAPPER = "/tmp/annapurna_profile_wrapper.py"  # a file right in /tmp: bwrap makes new parents 0700
 SANDBOX_UID_BASE = 61000  # bwrap as root: each batch leases a block of uids from here (no passwd entries needed)
 UID_BLOCK = 64  # uids per block: slot N of the batch holding block B runs as 61000 + 64 B + N
 UID_BLOCKS = 64  # batches that can run at once on one host
 DISK_POLL_S = 0.5
-
-PROFILE_WRAPPER = r"""
-import json, runpy, sys, time
-
-script = sys.argv[1]
-sys.argv = [script]
-profile_steps = __PROFILE_STEPS__
-try:
-    import torch
-    from torch.optim.optimizer import register_optimizer_step_post_hook
-    from torch.profiler import ProfilerActivity, profile
-except ImportError:
-    runpy.run_path(script, run_name="__main__")
-    raise SystemExit(0)
-
-activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-profiler = profile(activities=activities)
-state = {"steps": 0, "stopped": False, "started": 0.0, "first_step": None}
-
-
-def union_ms(intervals):
-    # total length of the union of (start_us, end_us) intervals, in ms
-    total, end = 0.0, None
-    for start, stop in sorted(intervals):
-        if end is None or start > end:
-            total += stop - start
-            end = stop
-        elif stop > end:
-            total += stop - end
-            end = stop
-    return total / 1000
-
-
-def time_split(events, wall_ms):
-    # wall time between the first and the last profiled optimizer step (start-up left out) split into data
-    # loading (DataLoader iteration, `data_loading` ranges), compute (every other top-level CPU op) and idle
-    # (no op running: Python overhead, waiting)
-    events = [e for e in events if e.time_range.end > 0]
-    # event times have their own origin: the window is the last wall_ms before the last event ended
-    since_us = max((e.time_range.end for e in events), default=0) - wall_ms * 1000
-    top = [
-        e for e in events
-        if e.cpu_parent is None and e.device_type.name == "CPU" and e.time_range.start >= since_us
-    ]
-    loading = [
-        (e.time_range.start, e.time_range.end) for e in top if "DataLoader" in e.name or e.name == "data_loading"
-    ]
-    busy_ms = union_ms([(e.time_range.start, e.time_range.end) for e in top])
-    loading_ms = union_ms(loading)
-    split = {
-        "wall_ms": round(wall_ms, 3),
-        "data_loading_ms": round(loading_ms, 3),
-        "compute_ms": round(max(0.0, busy_ms - loading_ms), 3),
-        "idle_ms": round(max(0.0, wall_ms - busy_ms), 3),
-    }
-    kernels = [
-        (e.time_range.start, e.time_range.end)
-        for e in events
-        if e.device_type.name == "CUDA" and e.time_range.start >= since_us
-    ]
-    if kernels:
-        split["device_busy_ms"] = round(union_ms(kernels), 3)
-    return split
-
-
-def stop():
-    if state["stopped"]:
-        return
-    state["stopped"] = True
-    profiler.stop()
-    first_step = state["first_step"] or state["started"]
-    wall_ms = (time.perf_counter() - first_step) * 1000
-    profiler.export_chrome_trace("__TRACE_FILE__")
-    rows = []
-    for event in profiler.key_averages():
-        rows.append({
-            "name": event.key,
-            "calls": event.count,
-            "self_cpu_ms": round(event.self_cpu_time_total / 1000, 3),
-            "cpu_total_ms": round(event.cpu_time_total / 1000, 3),
-            "self_device_ms": round(getattr(event, "self_device_time_total", 0) / 1000, 3),
-        })
-    rows.sort(key=lambda r: r["self_cpu_ms"] + r["self_device_ms"], reverse=True)
-    try:
-        split = time_split(profiler.events(), wall_ms)
-    except Exception as error:  # an older or newer profiler event API: the split is optional
-        split = {"error": repr(error)}
-    with open("__PROFILE_FILE__", "w") as handle:
-        json.dump({"profiled_optimizer_steps": state["steps"], "activities": [str(a) for a in activities],
-                   "top_operators": rows[:20], "time_split": split}, handle)
-
-
-def after_optimizer_step(optimizer, args, kwargs):
-    state["steps"] += 1
-    if state["first_step"] is None:
-        state["first_step"] = time.perf_counter()
-    if state["steps"] >= profile_steps:
-        stop()
-
-
-register_optimizer_step_post_hook(after_optimizer_step)
-state["started"] = time.perf_counter()
-profiler.start()
-try:
-    runpy.run_path(script, run_name="__main__")
-finally:
-    stop()
-"""
 
 
 def parse_metrics(stdout: str) -> list[dict]:
@@ -429,48 +322,44 @@ def batch_sandbox(log=None):
     raise RuntimeError(f"{UID_BLOCKS} batches already run on this host: no sandbox uids left")
 
 
-def _kill_uids(uids: range) -> int:
-    """SIGKILL every process running as one of `uids` (left by a batch that died); how many were killed."""
+def kill_processes(doomed, rounds: int = 3) -> int:
+    """SIGKILL every other process for which `doomed(pid)` holds (an OSError from it: the process is gone or not
+    ours to see), scanning /proc again while any were found (a process may fork while we scan); how many died.
+    The one kill loop: leftovers of a script, the uids of a dead batch, and (SSH supervisor) a lost batch."""
     killed = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.stat(f"/proc/{entry}").st_uid in uids:
-                os.kill(int(entry), signal.SIGKILL)
-                killed += 1
-        except OSError:
-            continue
-    return killed
-
-
-def _kill_leftovers(workdir: Path, session: int) -> int:
-    """Without bwrap: SIGKILL every process still in the script's session or with its cwd inside `workdir`
-    (a daemon that set up its own session and left the work dir escapes this). Returns how many were killed."""
-    killed = 0
-    inside = str(workdir.resolve())
-    for _ in range(3):  # a process may fork while we scan
+    for _ in range(rounds):
         found = 0
         for entry in os.listdir("/proc"):
             if not entry.isdigit() or int(entry) == os.getpid():
                 continue
-            pid = int(entry)
             try:
-                cwd = os.readlink(f"/proc/{pid}/cwd")
-                in_session = os.getsid(pid) == session
+                if doomed(int(entry)):
+                    os.kill(int(entry), signal.SIGKILL)
+                    found += 1
             except OSError:
                 continue
-            if in_session or cwd == inside or cwd.startswith(inside + "/"):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    found += 1
-                except OSError:
-                    pass
         killed += found
         if not found:
             break
         time.sleep(0.05)
     return killed
+
+
+def cwd_inside(pid: int, directory: str) -> bool:
+    cwd = os.readlink(f"/proc/{pid}/cwd")
+    return cwd == directory or cwd.startswith(directory + "/")
+
+
+def _kill_uids(uids: range) -> int:
+    """SIGKILL every process running as one of `uids` (left by a batch that died); how many were killed."""
+    return kill_processes(lambda pid: os.stat(f"/proc/{pid}").st_uid in uids)
+
+
+def _kill_leftovers(workdir: Path, session: int) -> int:
+    """Without bwrap: SIGKILL every process still in the script's session or with its cwd inside `workdir`
+    (a daemon that set up its own session and left the work dir escapes this). Returns how many were killed."""
+    inside = str(workdir.resolve())
+    return kill_processes(lambda pid: os.getsid(pid) == session or cwd_inside(pid, inside))
 
 
 def _run_process(
@@ -632,7 +521,7 @@ def run_script(batch_dir: Path, item: dict, batch: dict, slot: int, uid: int | N
     """One paper's script in slot `slot`, as `uid` (the batch's uid for the slot, under bwrap as root)."""
     workdir = batch_dir / item["paper_key"]
     (workdir / "tmp").mkdir(parents=True, exist_ok=True)
-    wrapper = str(batch_dir / "_profile_wrapper.py")
+    wrapper = str(batch_dir / PROFILE_WRAPPER)
     sandboxed = bwrap_mode() is not None
     inner_workdir = INNER_WORKDIR if sandboxed else str(workdir)
     env = _environment(inner_workdir, batch, slot)
@@ -646,7 +535,8 @@ def run_script(batch_dir: Path, item: dict, batch: dict, slot: int, uid: int | N
         )
         command = [sys.executable, item["script"]]
     elif batch["profile"]:
-        command = [sys.executable, INNER_WRAPPER if sandboxed else wrapper, item["script"]]
+        wrapper_args = [str(batch["profile_steps"]), TRACE_FILE, PROFILE_FILE, item["script"]]
+        command = [sys.executable, INNER_WRAPPER if sandboxed else wrapper, *wrapper_args]
     else:
         command = [sys.executable, item["script"]]
     limits = batch["limits"]
@@ -757,10 +647,7 @@ def main() -> None:
         if int(batch["slots"]) <= 0:  # auto: sized to this host
             batch = {**batch, **plan_slots(count_neuron_cores(), count_gpus(), os.cpu_count() or 1)}
         batch_dir = Path(batch["batch_dir"])
-        wrapper = PROFILE_WRAPPER.replace("__PROFILE_STEPS__", str(batch["profile_steps"]))
-        wrapper = wrapper.replace("__TRACE_FILE__", TRACE_FILE).replace("__PROFILE_FILE__", PROFILE_FILE)
-        (batch_dir / "_profile_wrapper.py").write_text(wrapper)
-        (batch_dir / "_profile_wrapper.py").chmod(0o644)  # read by the scripts' unprivileged uid
+        (batch_dir / PROFILE_WRAPPER).chmod(0o644)  # read by the scripts' unprivileged uid
         items = batch["papers"]
         sized = f" (auto: {batch['slot_devices']})" if "slot_devices" in batch else ""
         pipes.log.info(f"running {len(items)} scripts on {batch['slots']} slot(s){sized} in {batch_dir}")
