@@ -74,8 +74,6 @@ def ensure_dagster_home() -> Path:
                 _initialize_storage(home)
                 _write_atomically(stamp, ready)
     os.environ["ANNAPURNA_HOME"] = str(annapurna_home())
-    if os.environ.get("ANNAPURNA_PAPERS_DIR"):
-        os.environ["ANNAPURNA_PAPERS_DIR"] = str(Path(os.environ["ANNAPURNA_PAPERS_DIR"]).resolve())
     return home
 
 
@@ -135,9 +133,13 @@ def _initialize_storage(home: Path) -> None:
 
 
 def pool_limits() -> dict[str, int]:
-    """Concurrency pools: `trn1` (one batch on the launcher at a time) and `llm` (steps calling an LLM at once,
-    ANNAPURNA_LLM_CONCURRENCY, default 4). Each claiming step makes its LLM calls one after another."""
-    return {"trn1": 1, "llm": int(os.environ.get("ANNAPURNA_LLM_CONCURRENCY") or 4)}
+    """Concurrency pools: `trn1` (one batch on the launcher at a time) and `llm` (steps calling an LLM at once: the
+    settings' `lifecycle.llm_concurrency`). Each claiming step makes its LLM calls one after another."""
+    from annapurna_assets.deployment import load_settings
+    from annapurna_assets.lifecycle.settings import LifecycleSettings
+
+    lifecycle = LifecycleSettings(**(load_settings().get("lifecycle") or {}))
+    return {"trn1": 1, "llm": lifecycle.llm_concurrency}
 
 
 def configure_pools(instance) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 Every resource here has an embedded default that needs no network and no key; the other backends
 (S3, OpenSearch, Claude and OpenAI-compatible models, SSH and SSM hosts, Slack) implement the same interfaces.
-`annapurna_assets/backends.py` picks them from configuration.
+`annapurna_assets/deployment.py` picks them from the deployment profile and settings file.
 
 Names are imported on first use, so a command that needs one resource (`annapurna status` needs only the
 index) does not pay for importing every client library.

@@ -4,6 +4,7 @@ from pathlib import Path
 import dagster as dg
 import pymupdf
 import pytest
+import yaml
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_PDFS = SHARED_DATA / "pdfs"
@@ -13,14 +14,37 @@ requires_shared_data = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True)
+def _own_settings(tmp_path, monkeypatch):
+    """Every test reads the deployment settings of its own home, never a developer's `.annapurna/annapurna.yaml`."""
+    monkeypatch.setenv("ANNAPURNA_HOME", str(tmp_path / "home"))
+    for name in ("ANNAPURNA_CONFIG", "ANNAPURNA_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def configure(home: Path | None = None, **sections) -> Path:
+    """Merge settings into the deployment settings file of `home` (default: the current ANNAPURNA_HOME), as a user
+    edits `annapurna.yaml`: `configure(judge={"kind": "claude"}, paper_sources={"arxiv": {"delay_seconds": 0}})`."""
+    home = home or Path(os.environ["ANNAPURNA_HOME"])
+    path = home / "annapurna.yaml"
+    settings = yaml.safe_load(path.read_text()) if path.exists() else {}
+
+    def merge(into: dict, new: dict) -> dict:
+        for key, value in new.items():
+            into[key] = merge(dict(into.get(key) or {}), value) if isinstance(value, dict) else value
+        return into
+
+    home.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(merge(settings, sections)))
+    return path
+
+
 @pytest.fixture
 def annapurna_home(tmp_path, monkeypatch) -> Path:
     """A fresh ANNAPURNA_HOME (and DAGSTER_HOME under it) for one test; short scripts, two slots."""
     home = tmp_path / "home"
     monkeypatch.setenv("ANNAPURNA_HOME", str(home))
-    monkeypatch.setenv("ANNAPURNA_TIME_BUDGET_S", "2")
-    monkeypatch.setenv("ANNAPURNA_RUN_TIMEOUT_S", "60")
-    monkeypatch.setenv("ANNAPURNA_TRN1_SLOTS", "2")
+    configure(home, launcher={"time_budget_s": 2, "timeout_s": 60, "slots": 2})
     from annapurna_assets.settings import ensure_dagster_home
 
     ensure_dagster_home()

@@ -33,24 +33,25 @@ def _instance():
 
 
 def _paper_index():
-    from annapurna_assets.backends import build_paper_index
+    from annapurna_assets.deployment import build_resource
 
-    return build_paper_index()
+    return build_resource("paper_index")
 
 
 def _blob_store():
-    from annapurna_assets.backends import build_blob_store
+    from annapurna_assets.deployment import build_resource
 
-    return build_blob_store()
+    return build_resource("blob_store")
 
 
-def _instance_and_defs():
+def _instance_and_defs(settings: dict | None = None):
     instance = _instance()
     configure_pools(instance)
     from annapurna_assets.definitions import build_definitions
+    from annapurna_assets.deployment import build_resources
     from annapurna_assets.judge.assets import adopt_earlier_verdicts
 
-    defs = build_definitions()
+    defs = build_definitions(build_resources(settings))
     adopt_earlier_verdicts(instance, defs.resources["paper_index"])
     return instance, defs
 
@@ -60,8 +61,11 @@ def cmd_demo(args) -> int:
     if not papers_dir.is_dir():
         print(f"no such folder: {papers_dir}", file=sys.stderr)
         return 2
-    os.environ["ANNAPURNA_PAPERS_DIR"] = str(papers_dir)
-    instance, defs = _instance_and_defs()
+    from annapurna_assets.deployment import load_settings
+
+    settings = load_settings()
+    settings["paper_folder"] = {**(settings.get("paper_folder") or {}), "folder": str(papers_dir)}
+    instance, defs = _instance_and_defs(settings)
     from annapurna_assets.cli.demo import format_table, run_demo, summary_rows
     from annapurna_assets.lifecycle.progress import stage_counts
 
@@ -83,12 +87,14 @@ def cmd_demo(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from annapurna_assets.backends import paper_index_kind
+    from annapurna_assets.deployment import kind_of, load_settings
     from annapurna_assets.lifecycle.stages import COUNTED_SECTIONS
     from annapurna_resources.storage import paper_counts
 
     index_file = annapurna_home() / "index.sqlite"
-    if paper_index_kind() == "sqlite":  # counted in one query on the file, without Dagster's instance
+    if (
+        kind_of("paper_index", load_settings()) == "sqlite"
+    ):  # counted in one query on the file, without Dagster's instance
         counts = paper_counts.stage_counts(index_file, COUNTED_SECTIONS)
         costs = paper_counts.cost_totals(index_file)
     else:
@@ -165,10 +171,26 @@ def cmd_show(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    """The deployment as configured: profile, settings file, each resource's kind; `--table`: every setting."""
+    from annapurna_assets.deployment import KINDS, defaults_table, kind_of, load_settings, profile_of, settings_path
+
+    if args.table:
+        print(defaults_table())
+        return 0
+    settings = load_settings()
+    path = settings_path()
+    print(f"profile  {profile_of(settings)}")
+    print(f"settings {path}" + ("" if path.is_file() else " (none: every setting at its default)"))
+    for resource in KINDS:
+        print(f"  {resource:<15} {kind_of(resource, settings)}")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     """Exit 1 when anything needs action."""
-    from annapurna_assets.backends import build_resources
     from annapurna_assets.cli.doctor import diagnose
+    from annapurna_assets.deployment import build_resources
 
     findings = diagnose(_instance(), build_resources())
     for finding in findings:
@@ -237,8 +259,8 @@ def _topic_argument(text: str):
 
 
 def _judge_factory(kind: str, embedder, prompt_file: str | None = None):
-    """profile text -> judge of that kind; the Claude judge comes from `build_resources()` under ANNAPURNA_JUDGE,
-    with `prompt_file` as its ANNAPURNA_JUDGE_PROMPT_FILE when given."""
+    """profile text -> judge of that kind; the Claude judge is the deployment's `judge` settings with kind claude,
+    the profile as its research interests and `prompt_file` as its prompt template when given."""
     from annapurna_resources.llm.judge import OfflineJudge
 
     if kind == "offline":
@@ -249,31 +271,19 @@ def _judge_factory(kind: str, embedder, prompt_file: str | None = None):
     def claude_judge(profile: str):
         import dagster as dg
 
-        from annapurna_assets.backends import build_resources
+        from annapurna_assets.deployment import build_resource, load_settings
 
-        settings = {"ANNAPURNA_JUDGE": "claude", "ANNAPURNA_RESEARCH_INTERESTS": profile}
-        if prompt_file:
-            settings["ANNAPURNA_JUDGE_PROMPT_FILE"] = prompt_file
-        saved = {name: os.environ.get(name) for name in settings}
-        os.environ.update(settings)
+        settings = load_settings()
         try:
-            judge = build_resources()["judge"]
-            if not isinstance(judge, OfflineJudge):
-                judge = judge.process_config_and_initialize()  # resolves its EnvVars (the API key) outside a run
+            template = {"prompt_template": Path(prompt_file).expanduser().read_text()} if prompt_file else {}
+            judge_settings = {**(settings.get("judge") or {}), "kind": "claude", "research_interests": profile}
+            judge = build_resource("judge", {**settings, "judge": {**judge_settings, **template}})
+            return judge.process_config_and_initialize()  # resolves its EnvVars (the API key) outside a run
         except dg.DagsterInvalidConfigError as error:
             reason = str(error).split("Stack Trace")[0].strip()  # Dagster appends the whole stack to its message
             raise SystemExit(f"judge-eval: cannot set up the Claude judge: {reason}") from error
         except (OSError, ValueError) as error:  # an unreadable prompt file or a template with unknown placeholders
             raise SystemExit(f"judge-eval: cannot set up the Claude judge: {error}") from error
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-        if isinstance(judge, OfflineJudge):
-            raise SystemExit("judge-eval: no Claude judge here: build_resources() ignores ANNAPURNA_JUDGE=claude")
-        return judge
 
     return claude_judge
 
@@ -324,7 +334,8 @@ def cmd_judge_eval(args) -> int:
 
 def cmd_pages(args) -> int:
     _quiet_dagster()
-    from annapurna_assets.codegen.assets import PageSelectionConfig, classify_and_select
+    from annapurna_assets.codegen.assets import classify_and_select
+    from annapurna_assets.deployment import build_resource
     from annapurna_assets.papers.pdf_text import extract_pages, inspect_pdf
 
     path = Path(args.pdf)
@@ -336,8 +347,10 @@ def cmd_pages(args) -> int:
     if not inspection.readable:
         print(f"{path}: {inspection.problem}", file=sys.stderr)
         return 2
-    config = PageSelectionConfig(**({"budget_tokens": args.budget, "max_fraction": 1.0} if args.budget else {}))
-    selection, budget, classifier = classify_and_select(extract_pages(data), config)
+    settings = build_resource("lifecycle")
+    if args.budget:
+        settings = settings.model_copy(update={"page_budget_tokens": args.budget, "page_max_fraction": 1.0})
+    selection, budget, classifier = classify_and_select(extract_pages(data), settings)
     if args.json:
         scores = {str(n): selection.scores[n] for n in selection.pages}
         print(
@@ -363,13 +376,13 @@ def cmd_pages(args) -> int:
 
 def run_scripts(scripts: dict[str, str], mode: str | None = None, timeout_s: float = 120.0, **launcher_fields) -> list:
     """Run `scripts` (name -> source) as one batch through the pipeline's launcher (configured as the pipeline's,
-    from the environment, with `mode` and `timeout_s`) and runner, in a one-op job."""
+    from the deployment settings, with `mode` and `timeout_s`) and runner, in a one-op job."""
     _quiet_dagster()
-    from annapurna_assets.backends import build_launcher
+    from annapurna_assets.deployment import build_resource
     from annapurna_resources.launcher.trn1_launcher import run_batch_in_job
 
     overrides = {"timeout_s": timeout_s, **launcher_fields, **({"mode": mode} if mode else {})}
-    launcher = build_launcher().model_copy(update=overrides)
+    launcher = build_resource("launcher").model_copy(update=overrides)
     return run_batch_in_job(launcher, scripts, log_level="ERROR")
 
 
@@ -442,6 +455,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     doctor.set_defaults(func=cmd_doctor)
 
+    config = commands.add_parser(
+        "config", help="the deployment profile, the settings file and each resource's kind (--table: every setting)"
+    )
+    config.add_argument("--table", action="store_true", help="every setting with its default, as a Markdown table")
+    config.set_defaults(func=cmd_config)
+
     ui = commands.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
@@ -481,8 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--mode",
         choices=["local", "ssh", "ssm"],
-        help="execution host: this machine, the ANNAPURNA_SSH_* host, or ANNAPURNA_EC2_INSTANCE_ID over SSM "
-        "(default: ANNAPURNA_TRN1_MODE, else local)",
+        help="execution host: this machine, the launcher's ssh_host, or its ec2_instance_id over SSM "
+        "(default: the launcher's kind in the deployment settings)",
     )
     run.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="wall-clock limit per script")
     run.add_argument("--json", action="store_true")

@@ -2,16 +2,15 @@
 
 import functools
 import json
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
-from pydantic import Field
 
 from annapurna_assets.codegen.pages.selection import PageSelection, estimate_tokens, select_pages, strip_boilerplate
 from annapurna_assets.lifecycle.runs import LLM_POOL
+from annapurna_assets.lifecycle.settings import LifecycleSettings
 from annapurna_assets.lifecycle.stage import Check, CheckOutcome, PaperStage, StageOutcome
 from annapurna_assets.papers.assets import paper_document
 from annapurna_resources import BlobStore, CodeGenerator, PaperIndex
@@ -21,35 +20,6 @@ if TYPE_CHECKING:  # the classifier (LightGBM, scikit-learn) is loaded when page
     from annapurna_assets.codegen.pages.classifier import PageClassifier
 
 MAX_CODE_SHOWN = 60_000  # characters of the script shown in the asset's metadata (all of any usual script)
-
-
-def _page_setting(name: str, default: str, low: float, high: float) -> float:
-    raw = os.environ.get(name, "").strip() or default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {raw!r}")
-    return value
-
-
-class PageSelectionConfig(dg.Config):
-    """The code generator's page budget: pages by P(useful) per token, up to min(budget_tokens, max_fraction of the
-    paper). Defaults come from ANNAPURNA_PAGE_BUDGET_TOKENS and ANNAPURNA_PAGE_MAX_FRACTION, so lifecycle runs use
-    them too."""
-
-    budget_tokens: int = Field(
-        default=int(_page_setting("ANNAPURNA_PAGE_BUDGET_TOKENS", "30000", 1, 10_000_000)),
-        description="At most this many tokens of pages reach the code generator.",
-    )
-    max_fraction: float = Field(
-        default=_page_setting("ANNAPURNA_PAGE_MAX_FRACTION", "0.6", 0.01, 1.0),
-        description="At most this fraction of the paper's tokens reach the code generator.",
-    )
-    min_probability: float = Field(
-        default=0.1, description="A page less likely than this to be useful never goes in, however short."
-    )
 
 
 def load_pages(blob_store: BlobStore, doc: dict) -> list[str]:
@@ -71,18 +41,20 @@ def page_classifier() -> "PageClassifier":
     return _classifier(str(path), path.stat().st_mtime)
 
 
-def classify_and_select(pages: list[str], config: PageSelectionConfig) -> tuple[PageSelection, int, "PageClassifier"]:
+def classify_and_select(pages: list[str], settings: LifecycleSettings) -> tuple[PageSelection, int, "PageClassifier"]:
+    """The pages under the budget: the best by P(useful) per token, up to min(tokens, fraction of the paper)."""
     classifier = page_classifier()
     total = sum(estimate_tokens(p) for p in pages)
-    budget = min(config.budget_tokens, int(config.max_fraction * total)) if total else config.budget_tokens
-    selection = select_pages(pages, budget, classifier.predict(pages), config.min_probability)
+    cap = settings.page_budget_tokens
+    budget = min(cap, int(settings.page_max_fraction * total)) if total else cap
+    selection = select_pages(pages, budget, classifier.predict(pages), settings.page_min_probability)
     return selection, budget, classifier
 
 
-def choose_pages(key: str, paper_index: PaperIndex, blob_store: BlobStore, config: PageSelectionConfig) -> StageOutcome:
+def choose_pages(key: str, paper_index: PaperIndex, blob_store: BlobStore, settings: LifecycleSettings) -> StageOutcome:
     doc = paper_document(paper_index, key, "text")
     pages = load_pages(blob_store, doc)
-    selection, budget, classifier = classify_and_select(pages, config)
+    selection, budget, classifier = classify_and_select(pages, settings)
     method = f"lightgbm page classifier ({classifier.info.get('trained', 'bundled')})"
     paper_index.update(
         key,
@@ -254,9 +226,8 @@ pages_stage = PaperStage(
     section="pages",
     counted_as="pages",
     step="read_papers",
-    resources=("paper_index", "blob_store"),
-    config=PageSelectionConfig,
-    run=lambda key, r, config, log: choose_pages(key, r.paper_index, r.blob_store, config),
+    resources=("paper_index", "blob_store", "lifecycle"),
+    run=lambda key, r, log: choose_pages(key, r.paper_index, r.blob_store, r.lifecycle),
     extra_deps=("page_classifier_model",),
 )
 
@@ -278,7 +249,7 @@ code_stage = PaperStage(
     pool=LLM_POOL,
     kinds=("pytorch",),
     resources=("paper_index", "blob_store", "code_generator", "notifier"),
-    run=lambda key, r, config, log: write_code(key, r.paper_index, r.blob_store, r.code_generator),
+    run=lambda key, r, log: write_code(key, r.paper_index, r.blob_store, r.code_generator),
     checks=(
         Check(
             "meets_contract",

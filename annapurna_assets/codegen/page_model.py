@@ -1,9 +1,9 @@
 """`page_classifier_model`: trains the page classifier on the labelled PDFs and records its held-out quality."""
 
-import os
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from annapurna_assets.codegen.pages.classifier import materialized_model_path, train_and_evaluate
 from annapurna_assets.settings import DEMO_CORPUS, PROJECT_ROOT
@@ -12,7 +12,9 @@ DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
 
 
 class PageClassifierConfig(dg.Config):
-    data_dir: str = os.environ.get("ANNAPURNA_LABELLED_DATA_DIR") or str(DEFAULT_DATA_DIR)
+    data_dir: str = Field(
+        default=str(DEFAULT_DATA_DIR), description="Where the labelled PDFs (`pdfs/`) and the public annotations are."
+    )
 
 
 @dg.asset(group_name="read", kinds={"lightgbm"})
@@ -24,9 +26,7 @@ def page_classifier_model(config: PageClassifierConfig) -> dg.MaterializeResult:
     on."""
     data = Path(config.data_dir).expanduser().resolve()
     if not (data / "pdfs").is_dir():
-        raise dg.Failure(
-            f"no labelled PDFs: {data / 'pdfs'} does not exist (set data_dir or ANNAPURNA_LABELLED_DATA_DIR)"
-        )
+        raise dg.Failure(f"no labelled PDFs: {data / 'pdfs'} does not exist (set data_dir in the run config)")
     classifier, evaluation = train_and_evaluate([data / "pdfs", DEMO_CORPUS], data)
     path = materialized_model_path()
     classifier.save(path)

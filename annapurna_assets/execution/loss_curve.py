@@ -24,10 +24,6 @@ def loss_points(metrics: list[dict]) -> list[tuple[float, float]]:
     return sorted(points.items())
 
 
-def _finite(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def loss_curve_png(metrics: list[dict], title: str) -> bytes | None:
     """The PNG, or None when the run printed fewer than two loss points."""
     points = loss_points(metrics)

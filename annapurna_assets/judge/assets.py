@@ -189,7 +189,7 @@ verdict_stage = PaperStage(
     pool=LLM_POOL,
     accepted_only=False,
     resources=("paper_index", "embedder", "judge", "notifier"),
-    run_many=lambda keys, r, config, log: judge_batch(keys, r.paper_index, r.embedder, r.judge),
+    run_many=lambda keys, r, log: judge_batch(keys, r.paper_index, r.embedder, r.judge),
     checks=(Check("well_formed", "A real accept/reject decision with scores and reasons."),),
     recorded=verdicts_recorded,
 )

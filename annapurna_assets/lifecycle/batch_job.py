@@ -46,13 +46,12 @@ class PaperBatch:
         context.log.error(f"{key} failed at {stage}: {error}\n{trace}")
 
 
-def run_stage(context, batch: PaperBatch, stage: PaperStage, op_config: dict) -> Iterator:
+def run_stage(context, batch: PaperBatch, stage: PaperStage) -> Iterator:
     """The stage for every active paper, yielding each paper's events; a paper that fails or is blocked stops."""
     if not batch.runs(stage) or not batch.active:
         return
-    config = stage.config_from({k: v for k, v in op_config.items() if k in (stage.config or dg.Config).model_fields})
     outcomes = {}
-    for key, result in stage.outcomes(batch.active, context.resources, config, context.log).items():
+    for key, result in stage.outcomes(batch.active, context.resources, context.log).items():
         if isinstance(result, Exception):
             batch.fail(context, key, stage.asset, result)
         else:
@@ -64,14 +63,6 @@ def run_stage(context, batch: PaperBatch, stage: PaperStage, op_config: dict) ->
             context.log.warning(f"{key} stops at {stage.asset}: {outcome.blocked_by.description}")
 
 
-def _config_schema(stages: list[PaperStage], first: bool) -> dict | None:
-    """The step's run config: the batch (first step only) and the configuration of its stages."""
-    fields = {}
-    for config in ([LifecycleBatchConfig] if first else []) + [s.config for s in stages if s.config]:
-        fields.update(config.to_fields_dict())
-    return fields or None
-
-
 def step_op(name: str, stages: list[PaperStage], first: bool, last: bool) -> dg.OpDefinition:
     """The op that runs `stages` for the batch (the first one reads the batch from the run config)."""
     pools = {stage.pool for stage in stages}
@@ -80,7 +71,7 @@ def step_op(name: str, stages: list[PaperStage], first: bool, last: bool) -> dg.
 
     def run(context: dg.OpExecutionContext, batch: PaperBatch) -> Iterator:
         for stage in stages:
-            yield from run_stage(context, batch, stage, context.op_config or {})
+            yield from run_stage(context, batch, stage)
         if last:
             finish(context, batch)
         else:
@@ -91,7 +82,7 @@ def step_op(name: str, stages: list[PaperStage], first: bool, last: bool) -> dg.
         description=description,
         pool=pools.pop(),
         required_resource_keys={key for stage in stages for key in stage.resources},
-        config_schema=_config_schema(stages, first),
+        config_schema=LifecycleBatchConfig.to_config_schema() if first else None,
         out={} if last else dg.Out(PaperBatch),
     )
     if first:

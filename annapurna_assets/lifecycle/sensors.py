@@ -14,6 +14,7 @@ from annapurna_assets.lifecycle.runs import (
     execution_run_config,
     lifecycle_run_config,
 )
+from annapurna_assets.lifecycle.settings import LifecycleSettings
 from annapurna_assets.papers.partitions import LOCAL_DIGEST_CHARS, local_key_digest, local_paper_key, papers_partitions
 from annapurna_assets.papers.pdf_text import read_heading
 from annapurna_resources import LocalFolderSource, PaperIndex, Trn1Launcher
@@ -23,7 +24,7 @@ from annapurna_resources.sources.local_folder import FoundPaper
 @dg.sensor(
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Registers each new PDF of the watched folder (ANNAPURNA_PAPERS_DIR) as a `papers` partition named "
+    description="Registers each new PDF of the watched folder (the paper_folder setting) as a `papers` partition named "
     "by its title and content hash.",
 )
 def local_folder_sensor(
@@ -85,24 +86,24 @@ def lifecycle_run_request(paper_keys: list[str], through: str = "generated_code"
     )
 
 
-def build_paper_lifecycle_sensor(batch_size: int) -> dg.SensorDefinition:
-    @dg.sensor(
-        job_name=LIFECYCLE_JOB,
-        minimum_interval_seconds=30,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Starts lifecycle_batch_job for newly registered papers (from listings or the folder), "
-        f"{batch_size} papers per run.",
-    )
-    def paper_lifecycle_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        """Runs the lifecycle of newly registered papers (from listings or the folder), `batch_size` per run."""
-        keys = papers_to_start(context.instance, context.cursor)
-        if not keys:
-            return dg.SkipReason("no newly registered papers")
-        batches = [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
-        context.log.info(f"{len(keys)} new paper(s) in {len(batches)} lifecycle run(s)")
-        return dg.SensorResult(run_requests=[lifecycle_run_request(b) for b in batches], cursor=keys[-1])
-
-    return paper_lifecycle_sensor
+@dg.sensor(
+    job_name=LIFECYCLE_JOB,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts lifecycle_batch_job for newly registered papers (from listings or the folder), "
+    "lifecycle.batch_size papers per run.",
+)
+def paper_lifecycle_sensor(
+    context: dg.SensorEvaluationContext, lifecycle: LifecycleSettings
+) -> dg.SensorResult | dg.SkipReason:
+    """Runs the lifecycle of newly registered papers (from listings or the folder), `batch_size` per run."""
+    keys = papers_to_start(context.instance, context.cursor)
+    if not keys:
+        return dg.SkipReason("no newly registered papers")
+    size = lifecycle.batch_size
+    batches = [keys[i : i + size] for i in range(0, len(keys), size)]
+    context.log.info(f"{len(keys)} new paper(s) in {len(batches)} lifecycle run(s)")
+    return dg.SensorResult(run_requests=[lifecycle_run_request(b) for b in batches], cursor=keys[-1])
 
 
 def plan_batch(pending: dict[str, float], batch_size: int, max_wait_s: float, now: float) -> list[str]:

@@ -1,7 +1,7 @@
 """A paper stage, described once, and the Dagster events of what it did.
 
 A `PaperStage` names the per-paper asset it materializes, the function that does the work, its checks, pool,
-configuration, what it tells the team once recorded, and the step of `lifecycle_batch_job` that runs it.
+what it tells the team once recorded, and the step of `lifecycle_batch_job` that runs it.
 `lifecycle.stages` puts the stages in flow order and makes from each its per-paper asset and its batch step. Both
 run `PaperStage.outcomes` and yield the same per-paper events (`stage_events`), so every paper keeps its own
 partition, metadata, checks and lineage whichever way it was run.
@@ -61,7 +61,7 @@ StageResults = dict[str, StageOutcome | Exception]
 class PaperStage:
     """One stage of a paper's lifecycle, and everything Dagster needs to know of it.
 
-    `run(key, resources, config, log)` does the work for one paper; `run_many(keys, resources, config, log)`, where
+    `run(key, resources, log)` does the work for one paper; `run_many(keys, resources, log)`, where
     given, does it for many at once (when that is cheaper: one model call for a batch) and returns `StageResults`.
     `resources` is the run's resources (`context.resources`), of which the stage uses the keys it names.
     `recorded(context, resources, outcomes)` runs once the outcomes are stored and is where the team is told.
@@ -78,29 +78,22 @@ class PaperStage:
     run_many: Callable[..., StageResults] | None = None
     checks: tuple[Check, ...] = ()
     smoke_checks: tuple[Check, ...] = ()  # declared only where the configured code generator smoke-runs its scripts
-    config: type[dg.Config] | None = None
     pool: str | None = None
     kinds: tuple[str, ...] = ("python",)
     extra_deps: tuple[Any, ...] = ()  # inputs besides the previous stage (listings, the page classifier model)
     recorded: Callable[..., None] | None = None
     accepted_only: bool = True  # partitioned by `accepted_papers` (the stages after the verdict)
 
-    def outcomes(self, keys: list[str], resources, config: dg.Config | None, log) -> StageResults:
+    def outcomes(self, keys: list[str], resources, log) -> StageResults:
         if self.run_many is not None:
-            return self.run_many(keys, resources, config, log)
+            return self.run_many(keys, resources, log)
         results: StageResults = {}
         for key in keys:
             try:
-                results[key] = self.run(key, resources, config, log)
+                results[key] = self.run(key, resources, log)
             except Exception as error:  # one paper's failure must not stop the others
                 results[key] = error
         return results
-
-    def config_from(self, op_config: dict | None) -> dg.Config | None:
-        """The stage's configuration from a step's config (which may hold other stages' fields too)."""
-        if self.config is None:
-            return None
-        return self.config(**{k: v for k, v in (op_config or {}).items() if k in self.config.model_fields})
 
     @property
     def partitions(self) -> dg.DynamicPartitionsDefinition:

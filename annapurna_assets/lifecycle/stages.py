@@ -68,11 +68,10 @@ def stage_asset(stage: PaperStage, deps: list, check_specs: list[dg.AssetCheckSp
         check_specs=check_specs,
         pool=stage.pool,
         required_resource_keys=set(stage.resources),
-        config_schema=stage.config.to_config_schema() if stage.config else None,
     )
     def materialize(context: dg.AssetExecutionContext) -> Iterator:
         key = context.partition_key
-        result = stage.outcomes([key], context.resources, stage.config_from(context.op_config), context.log)[key]
+        result = stage.outcomes([key], context.resources, context.log)[key]
         if isinstance(result, Exception):
             raise result
         yield from paper_stage_events(context, stage, {key: result}, in_asset=True)

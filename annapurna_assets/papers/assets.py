@@ -218,9 +218,7 @@ metadata_stage = PaperStage(
     step=LIFECYCLE_OP,
     accepted_only=False,
     resources=("paper_index", "paper_sources", "pdf_fetcher", "blob_store"),
-    run=lambda key, r, config, log: describe_paper(
-        key, r.paper_index, r.paper_sources, r.pdf_fetcher, r.blob_store, log
-    ),
+    run=lambda key, r, log: describe_paper(key, r.paper_index, r.paper_sources, r.pdf_fetcher, r.blob_store, log),
     checks=(
         Check(
             "has_title_and_abstract",
@@ -242,7 +240,7 @@ pdf_stage = PaperStage(
     step="read_papers",
     kinds=("pdf",),
     resources=("paper_index", "blob_store", "pdf_fetcher"),
-    run=lambda key, r, config, log: store_pdf(key, r.paper_index, r.blob_store, r.pdf_fetcher),
+    run=lambda key, r, log: store_pdf(key, r.paper_index, r.blob_store, r.pdf_fetcher),
     checks=(Check("readable_pdf", "The PDF could be had and is a PDF that opens, unencrypted, with pages."),),
 )
 text_stage = PaperStage(
@@ -253,6 +251,6 @@ text_stage = PaperStage(
     counted_as="text",
     step="read_papers",
     resources=("paper_index", "blob_store"),
-    run=lambda key, r, config, log: extract_text(key, r.paper_index, r.blob_store),
+    run=lambda key, r, log: extract_text(key, r.paper_index, r.blob_store),
     checks=(Check("has_text", "The PDF yields enough text to read (not image-only)."),),
 )

@@ -5,7 +5,6 @@ then runs their lifecycle in batches without further clicks.
 """
 
 import datetime
-import os
 from collections import Counter
 
 import dagster as dg
@@ -19,12 +18,10 @@ from annapurna_resources.sources.paper_sources import SourceUnavailable
 GROUP = "discover"
 FIRST_PAPERS_SHOWN = 25  # new papers linked from a listing's materialization
 FIRST_YEAR = {"iclr": 2017, "icml": 2017, "neurips": 2017, "mlsys": 2019}
-ARXIV_START = os.environ.get("ANNAPURNA_ARXIV_START_DATE", "2025-01-01")
 
 conference_partitions = dg.StaticPartitionsDefinition(
     [f"{venue}-{year}" for venue, first in FIRST_YEAR.items() for year in range(first, datetime.date.today().year + 1)]
 )
-arxiv_day_partitions = dg.DailyPartitionsDefinition(start_date=ARXIV_START, end_offset=0)
 
 
 class ConferenceListingConfig(dg.Config):
@@ -90,36 +87,42 @@ def conference_listing(
     )
 
 
-@dg.asset(
-    partitions_def=arxiv_day_partitions,
-    group_name=GROUP,
-    kinds={"python"},
-    backfill_policy=dg.BackfillPolicy.single_run(),
-)
-def arxiv_listing(
-    context: dg.AssetExecutionContext,
-    paper_sources: PaperSources,
-    paper_index: PaperIndex,
-    embedder: MiniLMEmbedder,
-) -> dg.MaterializeResult:
-    """The configured arXiv categories' papers of one day (search API), or of a whole backfilled window in one
-    run (OAI-PMH ListRecords with resumption tokens), registered as `papers` partitions."""
-    window = context.partition_time_window
-    first_day, last_day = window.start.date(), (window.end - datetime.timedelta(days=1)).date()
-    try:
-        if first_day == last_day:
-            method, listed = "search API", paper_sources.list_arxiv_day(first_day)
-        else:
-            method, listed = "OAI-PMH", list(paper_sources.harvest_arxiv(first_day, last_day))
-    except SourceUnavailable as error:
-        raise dg.Failure(str(error)) from error
-    listing = f"arxiv-{first_day}" if first_day == last_day else f"arxiv-{first_day}-to-{last_day}"
-    registration = register_papers(context.instance, paper_index, listed, listing, embedder.embed)
-    context.log.info(f"{listing}: {len(listed)} papers via {method}, {len(registration.new_keys)} new")
-    return dg.MaterializeResult(
-        metadata={
-            "method": method,
-            "days": len(context.partition_keys),
-            **registration_metadata(listed, listed, registration, paper_index),
-        }
+def build_arxiv_listing(start_date: str) -> dg.AssetsDefinition:
+    """`arxiv_listing`, one partition per day from `start_date` (the arXiv source's setting) to today."""
+
+    @dg.asset(
+        name="arxiv_listing",
+        partitions_def=dg.DailyPartitionsDefinition(start_date=start_date, end_offset=0),
+        group_name=GROUP,
+        kinds={"python"},
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
+    def arxiv_listing(
+        context: dg.AssetExecutionContext,
+        paper_sources: PaperSources,
+        paper_index: PaperIndex,
+        embedder: MiniLMEmbedder,
+    ) -> dg.MaterializeResult:
+        """The configured arXiv categories' papers of one day (search API), or of a whole backfilled window in one
+        run (OAI-PMH ListRecords with resumption tokens), registered as `papers` partitions."""
+        window = context.partition_time_window
+        first_day, last_day = window.start.date(), (window.end - datetime.timedelta(days=1)).date()
+        try:
+            if first_day == last_day:
+                method, listed = "search API", paper_sources.list_arxiv_day(first_day)
+            else:
+                method, listed = "OAI-PMH", list(paper_sources.harvest_arxiv(first_day, last_day))
+        except SourceUnavailable as error:
+            raise dg.Failure(str(error)) from error
+        listing = f"arxiv-{first_day}" if first_day == last_day else f"arxiv-{first_day}-to-{last_day}"
+        registration = register_papers(context.instance, paper_index, listed, listing, embedder.embed)
+        context.log.info(f"{listing}: {len(listed)} papers via {method}, {len(registration.new_keys)} new")
+        return dg.MaterializeResult(
+            metadata={
+                "method": method,
+                "days": len(context.partition_keys),
+                **registration_metadata(listed, listed, registration, paper_index),
+            }
+        )
+
+    return arxiv_listing

@@ -109,7 +109,7 @@ class SshHost(BatchHost):
         remote_python: str = "python3",
     ):
         if not host:
-            raise dg.Failure("launcher mode ssh needs a host: set ssh_host (ANNAPURNA_SSH_HOST) or an EC2 instance")
+            raise dg.Failure("launcher mode ssh needs a host: set launcher.ssh_host or launcher.ec2_instance_id")
         if host.startswith("-") or jump_host.startswith("-"):
             raise dg.Failure(f"SSH host {host!r} / jump host {jump_host!r}: a host name cannot start with '-'")
         if not posixpath.isabs(remote_work_root) or posixpath.normpath(remote_work_root) == "/":

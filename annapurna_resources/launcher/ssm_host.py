@@ -65,9 +65,9 @@ class SsmHost(BatchHost):
         start_margin_s: float | None = None,
     ):
         if not instance_id:
-            raise InfrastructureError("ssm mode needs the EC2 instance id (ANNAPURNA_EC2_INSTANCE_ID)")
+            raise InfrastructureError("ssm mode needs the EC2 instance id (launcher.ec2_instance_id)")
         if not bucket:
-            raise InfrastructureError("ssm mode needs an S3 bucket for the batch and Pipes (ANNAPURNA_S3_BUCKET)")
+            raise InfrastructureError("ssm mode needs an S3 bucket for the batch and Pipes (launcher.s3_bucket)")
         self.instance_id = instance_id
         self.bucket = bucket
         self.prefix = prefix.strip("/")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.pipes.client import PipesClient, PipesClientCompletedInvocation
+from pydantic import Field
 
 from annapurna_resources.launcher.host import host_file
 from annapurna_resources.launcher.host.trn1_runner import PROFILE_WRAPPER
@@ -108,12 +109,19 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
     """Runs batches of scripts; also holds the batching policy the `trn1_batch_sensor` follows."""
 
     mode: str = "local"
-    slots: int = 1
-    timeout_s: float = 120.0
-    time_budget_s: float = 30.0
+    slots: int = Field(
+        default=0,
+        description="Scripts at once; 0: sized to the host (a NeuronCore or GPU each, else CPU cores up to 4).",
+    )
+    timeout_s: float = Field(default=120.0, description="Wall-clock limit per script (its process group is killed).")
+    time_budget_s: float = Field(
+        default=30.0, description="Training time each generated script gets (ANNAPURNA_TIME_BUDGET_S)."
+    )
     profile_steps: int = 10
-    batch_size: int = 10
-    max_wait_minutes: float = 30.0
+    batch_size: int = Field(default=10, description="Papers per trn1 batch run.")
+    max_wait_minutes: float = Field(
+        default=30.0, description="A smaller batch goes once its oldest paper waited this long."
+    )
     work_root: str = ""
     memory_limit_mb: int = 16384
     file_size_limit_mb: int = 512
@@ -121,27 +129,33 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
     processes_limit: int = 512
     disk_limit_mb: int = 2048
     keep_work_dirs: bool = False
-    datasets_dir: str = ""  # offline datasets on the execution host, readable by scripts as ANNAPURNA_DATA_DIR
+    datasets_dir: str = Field(
+        default="", description="Offline datasets on the execution host, readable by scripts as ANNAPURNA_DATA_DIR."
+    )
     # mode "ssh": any host with Python, dagster-pipes and torch (ssh_host empty with an EC2 instance: its address)
-    ssh_host: str = ""
+    ssh_host: str = Field(default="", description="The SSH execution host; empty with an EC2 instance: its address.")
     ssh_port: int = 22
     ssh_user: str = ""
     ssh_key_path: str = ""
-    ssh_jump_host: str = ""  # [user@]host[:port], as `ssh -J` takes it
-    ssh_known_hosts_path: str = ""  # host keys to trust; empty: ~/.ssh/known_hosts
-    remote_work_root: str = "/tmp/annapurna-batches"
-    remote_python: str = "python3"
+    ssh_jump_host: str = Field(default="", description="A bastion, as ssh -J takes it: [user@]host[:port].")
+    ssh_known_hosts_path: str = Field(default="", description="Host keys to trust; empty: ~/.ssh/known_hosts.")
+    remote_work_root: str = Field(default="/tmp/annapurna-batches", description="Batch directories on a remote host.")
+    remote_python: str = Field(
+        default="python3", description="The remote host's Python (with dagster-pipes and torch)."
+    )
     # mode "ssm": AWS Systems Manager send-command to the EC2 instance, Pipes context and messages through S3
-    s3_bucket: str = ""
-    s3_prefix: str = "annapurna/pipes"
+    s3_bucket: str = Field(default="", description="ssm mode: the bucket for the batch and its Pipes messages.")
+    s3_prefix: str = Field(default="annapurna/pipes", description="ssm mode: key prefix of each batch.")
     # AWS (ssm mode and the EC2 lifecycle); credentials come from the standard AWS chain
     aws_region: str = "us-east-1"
-    aws_endpoint_url: str = ""  # an AWS stand-in (moto server, LocalStack); empty: AWS itself
+    aws_endpoint_url: str = Field(default="", description="An AWS stand-in (moto, LocalStack); empty: AWS.")
     # EC2 lifecycle: started when a batch is launched, stopped by trn1_idle_stop_sensor after the idle time
-    ec2_instance_id: str = ""
-    ec2_usd_per_hour: float = 1.34375  # trn1.2xlarge on demand, us-east-1
-    ec2_idle_stop_minutes: float = 15.0
-    ec2_wait_timeout_s: float = 900.0
+    ec2_instance_id: str = Field(
+        default="", description="The trn1 instance: started for a batch, stopped when idle; empty: no EC2 lifecycle."
+    )
+    ec2_usd_per_hour: float = Field(default=1.34375, description="The instance's price, for each paper's cost.")
+    ec2_idle_stop_minutes: float = Field(default=15.0, description="Idle time before the instance is stopped.")
+    ec2_wait_timeout_s: float = Field(default=900.0, description="How long a start or stop may take.")
 
     def batch_root(self) -> Path:
         """Where this machine keeps batch directories (one per batch, removed after it unless kept)."""
@@ -184,7 +198,7 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
             from annapurna_resources.launcher.ssh_host import SshHost
 
             if not (self.ssh_host or address):
-                raise dg.Failure("ssh mode needs a host: set ANNAPURNA_SSH_HOST (or ANNAPURNA_EC2_INSTANCE_ID)")
+                raise dg.Failure("ssh mode needs a host: set launcher.ssh_host (or launcher.ec2_instance_id)")
 
             return SshHost(
                 host=self.ssh_host or address,
@@ -200,7 +214,7 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
             from annapurna_resources.launcher.ssm_host import SsmHost
 
             if not (self.ec2_instance_id and self.s3_bucket):
-                raise dg.Failure("ssm mode needs ANNAPURNA_EC2_INSTANCE_ID and ANNAPURNA_S3_BUCKET")
+                raise dg.Failure("ssm mode needs launcher.ec2_instance_id and launcher.s3_bucket")
 
             return SsmHost(
                 instance_id=self.ec2_instance_id,

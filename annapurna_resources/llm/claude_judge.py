@@ -20,14 +20,13 @@ structured. Bedrock's invoke body (`anthropic_version: bedrock-2023-05-31`) stil
 """
 
 import hashlib
-import json
 import math
 import os
 import string
 import time
 
 import numpy as np
-from pydantic import PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from annapurna_resources.llm.judge import DEFAULT_RESEARCH_INTERESTS, Judge, JudgeFailure, JudgeRequest
 from annapurna_resources.storage.paper_index import Neighbour
@@ -36,9 +35,6 @@ DEFAULT_CLAUDE_MODEL = "claude-sonnet-4-5"
 DEFAULT_BEDROCK_MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 RELEVANCE_TO_ACCEPT = 0.5
-# Estimates for `estimate_verdict_cost` when the token-counting endpoint cannot be reached.
-TOOL_USE_SYSTEM_PROMPT_TOKENS = 313  # Anthropic's documented overhead for tool_choice "tool" on Claude 4 models
-ESTIMATED_OUTPUT_TOKENS = 250  # a record_verdict call with a few topics and reasons
 
 DEFAULT_PROMPT_TEMPLATE = """\
 You screen new machine-learning papers for a research team that reimplements promising papers and runs \
@@ -184,24 +180,39 @@ class ClaudeJudge(Judge):
     """Claude through the Anthropic API (`api_key`, `base_url`) or Amazon Bedrock (`use_bedrock`; credentials
     from the standard AWS chain). An empty `base_url` means the SDK's default endpoint."""
 
-    model: str = DEFAULT_CLAUDE_MODEL
+    model: str = Field(default=DEFAULT_CLAUDE_MODEL, description="Claude model id (Anthropic API).")
     api_key: str = ""
-    base_url: str = ""
+    base_url: str = Field(default="", description="Anthropic API base URL; empty: Anthropic's.")
     use_bedrock: bool = False
-    aws_region: str = "us-east-1"
-    bedrock_model: str = DEFAULT_BEDROCK_MODEL
-    research_interests: str = DEFAULT_RESEARCH_INTERESTS
-    target_accelerator: str = "trn1"
+    aws_region: str = Field(default="us-east-1", description="Bedrock's region.")
+    bedrock_model: str = Field(default=DEFAULT_BEDROCK_MODEL, description="Claude model id on Bedrock (kind bedrock).")
+    research_interests: str = Field(
+        default=DEFAULT_RESEARCH_INTERESTS, description="The team's research interests, one per line."
+    )
+    target_accelerator: str = Field(
+        default="trn1", description="The accelerator the judge checks a paper's compatibility with."
+    )
     max_tokens: int = 1024
     max_retries: int = 4
     timeout_s: float = 120.0
-    input_usd_per_mtok: float = 3.0
-    output_usd_per_mtok: float = 15.0
-    prompt_template: str = DEFAULT_PROMPT_TEMPLATE
-    use_message_batches: bool = False
-    batch_min_papers: int = 10
-    batch_poll_s: float = 30.0
-    batch_max_wait_s: float = 24 * 3600.0
+    input_usd_per_mtok: float = Field(
+        default=3.0, description="USD per million input tokens (the verdict's recorded cost)."
+    )
+    output_usd_per_mtok: float = Field(default=15.0, description="USD per million output tokens.")
+    prompt_template: str = Field(
+        default=DEFAULT_PROMPT_TEMPLATE,
+        description="The prompt, with {research_interests}, {title}, {abstract}, {neighbours}, {target_accelerator}.",
+    )
+    use_message_batches: bool = Field(
+        default=False,
+        description="Judge a run's papers as one Message Batch (half price) when there are batch_min_papers.",
+    )
+    batch_min_papers: int = Field(default=10, description="Papers a run needs for a Message Batch.")
+    batch_poll_s: float = Field(default=30.0, description="Seconds between polls of a Message Batch.")
+    batch_max_wait_s: float = Field(
+        default=24 * 3600.0,
+        description="A Message Batch still open after this is cancelled (its papers fail well_formed).",
+    )
     batch_price_factor: float = 0.5  # Message Batches cost half the standard price
     _client: object | None = PrivateAttr(default=None)
     _batch_id: str = PrivateAttr(default="")
@@ -405,23 +416,4 @@ class ClaudeJudge(Judge):
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "cost_usd": round(self.cost_usd(input_tokens, output_tokens) * price_factor, 6),
-        }
-
-    def estimate_verdict_cost(self, title: str, abstract: str, neighbours: list[Neighbour]) -> dict:
-        """Input tokens of one verdict request (counted by the API when reachable, else chars/4 plus the tool-use
-        overhead), an output estimate, and the cost at the configured prices; `method` says which."""
-        request = self._request(title, abstract, neighbours)
-        request.pop("extra_body", None)
-        try:
-            input_tokens = self.client().messages.count_tokens(**request).input_tokens
-            method = "count_tokens"
-        except Exception:  # Bedrock has no count_tokens; no key or no network: estimate instead
-            characters = len(request["messages"][0]["content"]) + len(json.dumps(VERDICT_TOOL))
-            input_tokens = characters // 4 + TOOL_USE_SYSTEM_PROMPT_TOKENS
-            method = "chars/4"
-        return {
-            "method": method,
-            "input_tokens": input_tokens,
-            "output_tokens": ESTIMATED_OUTPUT_TOKENS,
-            "cost_usd": round(self.cost_usd(input_tokens, ESTIMATED_OUTPUT_TOKENS), 6),
         }

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 import numpy as np
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from annapurna_resources.llm.embeddings import MiniLMEmbedder
 from annapurna_resources.storage.paper_index import Neighbour
@@ -75,9 +75,14 @@ class OfflineJudge(Judge):
     """
 
     embedder: MiniLMEmbedder
-    research_interests: str = DEFAULT_RESEARCH_INTERESTS
-    relevance_threshold: float = 0.34
-    duplicate_threshold: float = 0.95
+    research_interests: str = Field(
+        default=DEFAULT_RESEARCH_INTERESTS,
+        description="The team's research interests, one per line: what a paper must match to be relevant.",
+    )
+    relevance_threshold: float = Field(
+        default=0.34, description="Accept when the best interest similarity reaches this."
+    )
+    duplicate_threshold: float = Field(default=0.95, description="A paper this similar to an indexed one is not novel.")
     _interests_embedded: tuple[list[str], np.ndarray] | None = PrivateAttr(default=None)
 
     @property

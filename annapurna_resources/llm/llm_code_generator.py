@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from annapurna_resources.llm.code_contract import ALLOWED_MODULES, check_contract
 from annapurna_resources.llm.code_generator import CodeGenerator
@@ -261,28 +261,42 @@ class LlmCodeGenerator(CodeGenerator):
     """Plan -> code -> static review -> smoke run -> repair, with an LLM (see the module docstring)."""
 
     backend: str = "anthropic"  # anthropic | bedrock | openai
-    model: str = ""  # empty: DEFAULT_MODELS[backend]
+    model: str = Field(
+        default="", description="Model id; empty: the backend's default (claude-sonnet-4-5 on Anthropic)."
+    )
     api_key: str = ""
-    base_url: str = ""
-    aws_region: str = "us-east-1"
+    base_url: str = Field(
+        default="",
+        description="API base URL: Anthropic's by default; an OpenAI-compatible server's (vLLM, llama.cpp, Ollama).",
+    )
+    aws_region: str = Field(default="us-east-1", description="Bedrock's region.")
     max_tokens: int = 16000  # for a code reply
     plan_max_tokens: int = 4096
     summary_max_tokens: int = 2048
     max_retries: int = 4
     request_timeout_s: float = 600.0
-    input_usd_per_mtok: float = 3.0
-    output_usd_per_mtok: float = 15.0
-    max_attempts: int = 3
-    time_budget_s: float = 1800.0  # no new model call starts after this much wall time
+    input_usd_per_mtok: float | None = Field(
+        default=None, description="USD per million input tokens; empty: 3.0 for Claude, 0 for a server of your own."
+    )
+    output_usd_per_mtok: float | None = Field(
+        default=None, description="USD per million output tokens; empty: 15.0 for Claude, 0 for a server of your own."
+    )
+    max_attempts: int = Field(default=3, description="Code, review, smoke run and repair attempts per paper.")
+    time_budget_s: float = Field(
+        default=1800.0, description="No new model call starts after this many seconds on one paper."
+    )
     page_budget_tokens: int = 30000  # pages beyond this (chars/4) are summarised in chunks first
     summary_chunk_tokens: int = 12000
-    smoke_timeout_s: float = 90.0
+    smoke_timeout_s: float = Field(default=90.0, description="Wall-clock limit of one smoke run.")
     smoke_time_budget_s: float = 20.0
     smoke_memory_mb: int = 8192
     # Datasets the execution host has offline: name -> how its files are laid out (e.g. "CIFAR-10 python pickles
     # data_batch_1..5 and test_batch"); each lies in <ANNAPURNA_DATA_DIR>/<name> on the host. None by default.
-    datasets_offline: dict[str, str] = {}
-    datasets_dir: str = ""  # the same datasets on this machine, for smoke runs (missing: scripts fall back)
+    datasets_offline: dict[str, str] = Field(
+        default={},
+        description="Datasets the execution host has offline, name -> how its files are laid out (told to the LLM).",
+    )
+    datasets_dir: str = Field(default="", description="The same datasets on this machine, for smoke runs.")
     _client: object | None = PrivateAttr(default=None)
 
     @property
@@ -298,7 +312,10 @@ class LlmCodeGenerator(CodeGenerator):
         return self.model or DEFAULT_MODELS.get(self.backend, "")
 
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok) / 1_000_000
+        own_server = self.backend == "openai"
+        per_input = self.input_usd_per_mtok if self.input_usd_per_mtok is not None else 0.0 if own_server else 3.0
+        per_output = self.output_usd_per_mtok if self.output_usd_per_mtok is not None else 0.0 if own_server else 15.0
+        return (input_tokens * per_input + output_tokens * per_output) / 1_000_000
 
     # --- model calls -----------------------------------------------------------------------------------------
 
@@ -327,7 +344,7 @@ class LlmCodeGenerator(CodeGenerator):
 
                 api_key = self.api_key or os.environ.get("ANTHROPIC_API_KEY")
                 if not api_key:
-                    raise LlmError("no Anthropic API key: set ANTHROPIC_API_KEY or ANNAPURNA_CODEGEN_API_KEY")
+                    raise LlmError("no Anthropic API key: set ANTHROPIC_API_KEY")
                 self._client = anthropic.Anthropic(
                     api_key=api_key,
                     base_url=self.base_url or None,

@@ -25,8 +25,8 @@ def slack_escape(text: str) -> str:
 
 class SlackNotifier(Notifier):
     token: str = Field(description="Bot token (xoxb-...) with chat:write; SLACK_BOT_TOKEN.")
-    channel: str = Field(description="Channel ID or name the bot is a member of; SLACK_CHANNEL.")
-    api_url: str = Field(default="https://slack.com/api", description="Web API base; ANNAPURNA_SLACK_API_URL.")
+    channel: str = Field(description="Channel ID or name the bot is a member of.")
+    api_url: str = Field(default="https://slack.com/api", description="Web API base (a Slack-compatible server).")
     paper_index: PaperIndex
     rate_limit_retries: int = Field(default=3, description="Retries of a call answered 429, after its Retry-After.")
     timeout_s: float = 15.0

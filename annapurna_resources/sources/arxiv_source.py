@@ -10,7 +10,7 @@ import arxiv
 import dagster as dg
 import requests
 from lxml import etree
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 from requests.adapters import HTTPAdapter
 
 from annapurna_resources.sources.http_client import HttpFailure, PoliteHttpClient
@@ -34,12 +34,15 @@ class ArxivSource(dg.ConfigurableResource):
 
     api_url: str = "https://export.arxiv.org/api/query"
     oai_url: str = "https://oaipmh.arxiv.org/oai"
-    categories: list[str] = ["cs.LG", "cs.CL", "cs.AI", "cs.CV", "stat.ML"]
-    query: str = ""  # optional keyword query ANDed with the categories, e.g. 'abs:"mixture of experts"'
+    categories: list[str] = Field(
+        default=["cs.LG", "cs.CL", "cs.AI", "cs.CV", "stat.ML"], description="The categories arxiv_listing lists."
+    )
+    query: str = Field(default="", description="An optional keyword query ANDed with the categories.")
     page_size: int = 100
-    delay_seconds: float = 3.0
+    delay_seconds: float = Field(default=3.0, description="Seconds between arXiv API requests (arXiv asks for 3).")
     num_retries: int = 3
-    max_results: int = 2000  # per day
+    max_results: int = Field(default=2000, description="Papers per day at most.")
+    start_date: str = Field(default="2025-01-01", description="The first day arxiv_listing has a partition for.")
 
     _api_client: arxiv.Client | None = PrivateAttr(default=None)
     _oai_http: PoliteHttpClient | None = PrivateAttr(default=None)

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from annapurna_resources.sources.listed_paper import DECISIONS, ListedPaper, accepted_decision
 
@@ -32,7 +33,10 @@ class ListingFileUnavailable(Exception):
 class ListingFileSource(dg.ConfigurableResource):
     """`files` maps a venue-year (`neurips-2023`) to a file or a glob (`/data/neurips2023/*.csv`)."""
 
-    files: dict[str, str] = {}
+    files: dict[str, str] = Field(
+        default={},
+        description="Listing files a team has, venue-year -> path or glob (OpenReview CSV dumps, TSV exports).",
+    )
 
     def covers(self, venue: str, year: int) -> bool:
         return f"{venue}-{year}" in self.files

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from annapurna_resources.sources.listed_paper import ListedPaper
 from annapurna_resources.storage.home import state_path
@@ -57,7 +58,11 @@ class FoundPaper:
 class LocalFolderSource(dg.ConfigurableResource):
     """Watches `folder` (default `$ANNAPURNA_HOME/inbox`) for `*.pdf` files, recursively."""
 
-    folder: str = ""
+    folder: str = Field(
+        default="",
+        description="The folder local_folder_sensor watches for PDFs (each with an optional <name>.json); "
+        "empty: $ANNAPURNA_HOME/inbox.",
+    )
 
     @property
     def folder_path(self) -> Path:

@@ -52,7 +52,7 @@ class BlobStore(dg.ConfigurableResource, abc.ABC):
 class LocalBlobStore(BlobStore):
     """Blobs as files `<root>/<sha[:2]>/<sha>`; root defaults to `$ANNAPURNA_HOME/blobs`."""
 
-    root: str = ""
+    root: str = Field(default="", description="The blob directory; empty: $ANNAPURNA_HOME/blobs.")
     browser_base_url: str = Field(
         default="http://127.0.0.1:9001",
         description="Where `annapurna ui` serves blobs read-only to browsers (Perfetto opens traces from port 9001).",

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import dagster as dg
 import numpy as np
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from annapurna_resources.storage.paper_index import Neighbour, PaperIndex, SearchHit
 
@@ -131,13 +131,13 @@ class OpenSearchPaperIndex(PaperIndex):
     with `aws_auth` (credentials from the standard AWS chain; `aws_service` is `es` for OpenSearch Service
     domains, `aoss` for OpenSearch Serverless). The index is created with its mapping on first use."""
 
-    url: str = "http://127.0.0.1:9200"
-    index_name: str = "research-papers-v2"
+    url: str = Field(default="http://127.0.0.1:9200", description="The cluster or domain endpoint.")
+    index_name: str = Field(default="research-papers-v2", description="The index name.")
     username: str = ""
     password: str = ""
-    aws_auth: bool = False
+    aws_auth: bool = Field(default=False, description="Sign each request with SigV4 (managed OpenSearch).")
     aws_region: str = "us-east-1"
-    aws_service: str = "es"
+    aws_service: str = Field(default="es", description="es (OpenSearch Service) or aoss (Serverless).")
     knn_engine: str = "lucene"
     vector_dimension: int = EMBEDDING_DIMENSION
     page_size: int = 1000  # documents per search_after page in all_documents
@@ -159,7 +159,7 @@ class OpenSearchPaperIndex(PaperIndex):
             credentials = boto3.Session().get_credentials()
             if credentials is None:
                 raise OpenSearchUnavailable(
-                    "ANNAPURNA_OPENSEARCH_AWS_AUTH is on but no AWS credentials were found "
+                    "paper_index.aws_auth is on but no AWS credentials were found "
                     "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or an instance role)"
                 )
             options |= {
@@ -201,7 +201,7 @@ class OpenSearchPaperIndex(PaperIndex):
         except ConnectionError as error:
             raise OpenSearchUnavailable(
                 f"{what}: {where} is unreachable ({error.info or error.error}); is the server running and "
-                "ANNAPURNA_OPENSEARCH_URL right?"
+                "paper_index.url right?"
             ) from error
         except (AuthenticationException, AuthorizationException) as error:
             how = "SigV4 (AWS credentials)" if self.aws_auth else "username/password" if self.username else "no auth"
@@ -216,22 +216,6 @@ class OpenSearchPaperIndex(PaperIndex):
             ) from error
 
     # documents ----------------------------------------------------------------------------------
-
-    def register(self, key: str, source: dict) -> bool:
-        """Create the paper's document from its source record; False when it already exists."""
-        from opensearchpy import ConflictError
-
-        client = self.client
-        try:
-            self._call(
-                f"registering {key}",
-                lambda: client.create(
-                    index=self.index_name, id=key, body=self._new_document(key, source), refresh="wait_for"
-                ),
-            )
-        except ConflictError:
-            return False
-        return True
 
     def register_many(self, records: list[tuple[str, dict]]) -> int:
         """`register` for many papers in `_bulk` requests of create actions; returns how many were new."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from annapurna_resources.storage.home import state_path
 
@@ -52,12 +52,9 @@ class PaperIndex(dg.ConfigurableResource, abc.ABC):
     """What every stage needs from the paper index; `SqlitePaperIndex` (default) and `OpenSearchPaperIndex`."""
 
     @abc.abstractmethod
-    def register(self, key: str, source: dict) -> bool:
-        """Create the paper's document from its source record; False when it already exists."""
-
-    @abc.abstractmethod
     def register_many(self, records: list[tuple[str, dict]]) -> int:
-        """`register` for many papers at once; returns how many were new."""
+        """Create each paper's document from its source record (one that exists is left as it is); how many were
+        new."""
 
     @abc.abstractmethod
     def update(self, key: str, **sections: object) -> dict:
@@ -90,7 +87,7 @@ class PaperIndex(dg.ConfigurableResource, abc.ABC):
 class SqlitePaperIndex(PaperIndex):
     """Index in `<path>` (default `$ANNAPURNA_HOME/index.sqlite`)."""
 
-    path: str = ""
+    path: str = Field(default="", description="The SQLite file; empty: $ANNAPURNA_HOME/index.sqlite.")
     _path: Path = PrivateAttr()
     _vectors: "_VectorCache" = PrivateAttr(default_factory=lambda: _VectorCache())
 
@@ -113,16 +110,6 @@ class SqlitePaperIndex(PaperIndex):
             db.close()
 
     # documents ---------------------------------------------------------------------------------
-
-    def register(self, key: str, source: dict) -> bool:
-        """Create the paper's document from its source record; False when it already exists."""
-        now = time.time()
-        with self._connect() as db:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO papers(key, doc, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                (key, json.dumps({"source": source}), now, now),
-            )
-            return cursor.rowcount == 1
 
     def register_many(self, records: list[tuple[str, dict]]) -> int:
         """`register` for many papers in one transaction; returns how many were new."""

@@ -7,7 +7,7 @@ The client comes from dagster-aws's S3Resource (credentials from the standard AW
 
 import botocore.exceptions
 from dagster_aws.s3 import S3Resource
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from annapurna_resources.storage.blob_store import (
     BLOB_SCHEME,
@@ -31,9 +31,13 @@ class S3BlobStore(BlobStore):
     """Blobs as objects `s3://<bucket>/<prefix>/<sha256>`."""
 
     bucket: str
-    prefix: str = "annapurna/blobs"
-    region: str = "us-east-1"
-    endpoint_url: str = ""
+    prefix: str = Field(
+        default="annapurna/blobs", description="Key prefix: objects are s3://<bucket>/<prefix>/<sha256>."
+    )
+    region: str = Field(default="us-east-1", description="The bucket's region.")
+    endpoint_url: str = Field(
+        default="", description="An S3-compatible endpoint (MinIO, LocalStack, moto); empty: AWS."
+    )
     _client: object = PrivateAttr(default=None)
 
     def put(self, data: bytes) -> str:
@@ -98,7 +102,7 @@ class S3BlobStore(BlobStore):
 
     def _s3(self):
         if not self.bucket:
-            raise S3BlobStoreError("S3BlobStore needs a bucket: set ANNAPURNA_S3_BUCKET (with ANNAPURNA_BLOBS=s3)")
+            raise S3BlobStoreError("S3BlobStore needs a bucket: set blob_store.bucket (with blob_store.kind s3)")
         if self._client is None:
             s3 = S3Resource(region_name=self.region or None, endpoint_url=self.endpoint_url or None)
             self._client = s3.get_client()
@@ -115,7 +119,7 @@ class S3BlobStore(BlobStore):
         code = _code(error) if isinstance(error, botocore.exceptions.ClientError) else ""
         if code in MISSING_CODES | {"NoSuchBucket"}:
             return S3BlobStoreError(
-                f"S3 bucket {self.bucket!r} does not exist ({where}): create it or fix ANNAPURNA_S3_BUCKET"
+                f"S3 bucket {self.bucket!r} does not exist ({where}): create it or fix blob_store.bucket"
             )
         if code in DENIED_CODES:
             return S3BlobStoreError(

@@ -11,7 +11,7 @@ from annapurna_assets.cli.demo import run_demo
 from annapurna_assets.definitions import build_definitions
 from annapurna_assets.lifecycle.progress import stage_counts
 from annapurna_assets.settings import DEMO_CORPUS
-from tests.conftest import SHARED_PDFS, requires_shared_data, write_bad_inputs
+from tests.conftest import SHARED_PDFS, configure, requires_shared_data, write_bad_inputs
 
 REAL = [
     "gnn__1609.02907__gcn.pdf",
@@ -40,7 +40,7 @@ def test_real_papers_and_bad_files_in_one_folder(instance, tmp_path, monkeypatch
     bad = write_bad_inputs(inbox)
     for name in REAL:
         shutil.copy(SHARED_PDFS / name, inbox / name)
-    monkeypatch.setenv("ANNAPURNA_PAPERS_DIR", str(inbox))
+    configure(paper_folder={"folder": str(inbox)})
     defs = build_definitions()
     index = defs.resources["paper_index"]
 
@@ -123,7 +123,7 @@ def test_demo_corpus_is_bundled_with_attribution():
 
 
 def test_demo_on_the_bundled_corpus_accepts_most_and_rejects_some(instance, monkeypatch, capsys):
-    monkeypatch.setenv("ANNAPURNA_PAPERS_DIR", str(DEMO_CORPUS))
+    configure(paper_folder={"folder": str(DEMO_CORPUS)})
     defs = build_definitions()
     outcome = run_demo(defs, instance)
     counts = stage_counts(instance, defs.resources["paper_index"])

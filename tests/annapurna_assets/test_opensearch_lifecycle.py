@@ -1,4 +1,4 @@
-"""The lifecycle and the CLI with ANNAPURNA_INDEX=opensearch, against the loopback OpenSearch."""
+"""The lifecycle and the CLI with the paper index on OpenSearch, against the loopback OpenSearch."""
 
 import json
 import shutil
@@ -10,6 +10,7 @@ from annapurna_assets.lifecycle.progress import stage_counts
 from annapurna_assets.settings import DEMO_CORPUS
 from annapurna_resources.storage.opensearch_index import OpenSearchPaperIndex
 from tests.annapurna_assets.test_lifecycle_e2e import check_outcomes
+from tests.conftest import configure
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.opensearch_api import FakeOpenSearch
 
@@ -22,9 +23,7 @@ def test_lifecycle_and_cli_on_opensearch(instance, annapurna_home, tmp_path, mon
     for name in PAPERS:
         shutil.copy(DEMO_CORPUS / name, inbox / name)
     with LoopbackServer(FakeOpenSearch()) as server:
-        monkeypatch.setenv("ANNAPURNA_INDEX", "opensearch")
-        monkeypatch.setenv("ANNAPURNA_OPENSEARCH_URL", server.url)
-        monkeypatch.setenv("ANNAPURNA_PAPERS_DIR", str(inbox))
+        configure(paper_index={"kind": "opensearch", "url": server.url}, paper_folder={"folder": str(inbox)})
         defs = build_definitions()
         index = defs.resources["paper_index"]
         assert isinstance(index, OpenSearchPaperIndex)

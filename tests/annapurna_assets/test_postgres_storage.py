@@ -12,6 +12,7 @@ from dagster._core.storage.runs import SqliteRunStorage
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from annapurna_assets.settings import DEMO_CORPUS, configure_pools, ensure_dagster_home
+from tests.conftest import configure
 
 DEMO_PAPERS = ["02_SwitchTransformers_JMLR2022.pdf", "09_Re_BinaryOptimizerBop_ReScienceC2020.pdf"]
 
@@ -31,7 +32,7 @@ def test_default_instance_is_sqlite_with_queue_pools_and_retries(annapurna_home,
         assert {"key": "annapurna/kind", "value": "trn1-batch", "limit": 1} in queue.tag_concurrency_limits
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
         assert not instance.run_retries_retry_on_asset_or_op_failure  # only infrastructure failures retry
-        monkeypatch.setenv("ANNAPURNA_LLM_CONCURRENCY", "3")
+        configure(lifecycle={"llm_concurrency": 3})
         assert configure_pools(instance) == {"trn1": 1, "llm": 3}
         assert instance.event_log_storage.get_concurrency_info("llm").slot_count == 3
 
@@ -53,7 +54,7 @@ def test_demo_lifecycle_on_postgres_storage(postgres_url, annapurna_home, tmp_pa
     inbox.mkdir()
     for name in DEMO_PAPERS:
         shutil.copy(DEMO_CORPUS / name, inbox / name)
-    monkeypatch.setenv("ANNAPURNA_PAPERS_DIR", str(inbox))
+    configure(paper_folder={"folder": str(inbox)})
     from annapurna_assets.cli.demo import run_demo
     from annapurna_assets.definitions import build_definitions
 

@@ -7,7 +7,7 @@ from dagster._core.storage.dagster_run import DagsterRunStatus
 from annapurna_assets.definitions import build_definitions
 from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, run_paper_keys
 from annapurna_assets.lifecycle.sensors import local_folder_sensor, plan_batch, trn1_batch_sensor
-from tests.conftest import make_pdf
+from tests.conftest import configure, make_pdf
 
 
 def add_pending_code(instance, defs, keys, generated_at):
@@ -61,7 +61,7 @@ def test_folder_sensor_registers_each_file_once_by_content(instance, tmp_path, m
     make_pdf(inbox / "one.pdf", "first paper")
     make_pdf(inbox / "two.pdf", "second paper")
     shutil.copy(inbox / "one.pdf", inbox / "one-again.pdf")
-    monkeypatch.setenv("ANNAPURNA_PAPERS_DIR", str(inbox))
+    configure(paper_folder={"folder": str(inbox)})
     defs = build_definitions()
 
     result = evaluate(local_folder_sensor, instance, defs)
@@ -80,7 +80,7 @@ def test_folder_sensor_registers_each_file_once_by_content(instance, tmp_path, m
 
 
 def test_lifecycle_sensor_batches_new_papers_and_skips_started_ones(instance, monkeypatch):
-    monkeypatch.setenv("ANNAPURNA_LIFECYCLE_BATCH_SIZE", "4")
+    configure(lifecycle={"batch_size": 4})
     defs = build_definitions()
     keys = [f"iclr-2025-paper-{i:02d}" for i in range(10)]
     instance.add_dynamic_partitions("papers", keys)

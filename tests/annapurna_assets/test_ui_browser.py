@@ -31,6 +31,8 @@ from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from tests.conftest import configure  # noqa: E402
+
 ACCEPTED, REJECTED = "02_SwitchTransformers_JMLR2022", "03_NCF_WWW2017"
 CHROMIUM_FLAGS = (  # as root, offline: no sandbox, no background connections to Google
     "--headless=new",
@@ -54,7 +56,7 @@ def demo_home(annapurna_home, tmp_path, monkeypatch):
         for suffix in (".pdf", ".json"):
             shutil.copy(DEMO_CORPUS / f"{stem}{suffix}", inbox / f"{stem}{suffix}")
     blob_url = f"http://127.0.0.1:{free_port()}"
-    monkeypatch.setenv("ANNAPURNA_BLOB_SERVER_URL", blob_url)
+    configure(blob_store={"browser_base_url": blob_url})
     annapurna = Path(sys.executable).with_name("annapurna")
     demo = subprocess.run(
         [str(annapurna), "demo", "--papers", str(inbox)], capture_output=True, text=True, timeout=600, env=os.environ

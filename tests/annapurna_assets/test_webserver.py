@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tests.conftest import configure
 from tests.fakes.openreview_api import ICLR_2025_CSV, ICML_2024_TSV, iclr2025_notes, icml2024_notes, serve_openreview
 
 requires_listings = pytest.mark.skipif(
@@ -150,12 +151,13 @@ def test_a_ui_backfill_of_two_conference_years_registers_their_papers_and_starts
     """...and a lifecycle run whose worker is killed (SIGKILL) fails, is retried, and every paper gets its verdict."""
     notes = icml2024_notes()[:12] + iclr2025_notes()[:40]
     with serve_openreview(notes) as openreview:
-        process, port = start_ui(
+        configure(
             annapurna_home,
-            ANNAPURNA_OPENREVIEW_URL=openreview.url,
-            ANNAPURNA_OPENREVIEW_SITE_URL=openreview.url,  # PDF links stay on loopback (the fake answers 404)
-            ANNAPURNA_LIFECYCLE_BATCH_SIZE="10",
+            # PDF links stay on loopback (the fake answers 404)
+            paper_sources={"openreview": {"base_url": openreview.url, "site_url": openreview.url}},
+            lifecycle={"batch_size": 10},
         )
+        process, port = start_ui(annapurna_home)
         try:
             wait_for("the UI", lambda: graphql(port, "{ version }")["data"], process)
             params = {

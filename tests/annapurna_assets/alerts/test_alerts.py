@@ -19,6 +19,7 @@ from annapurna_assets.settings import DEMO_CORPUS
 from annapurna_resources import SqlitePaperIndex
 from annapurna_resources.launcher.trn1_launcher import InfrastructureError
 from annapurna_resources.notify.slack_notifier import SlackNotifier
+from tests.conftest import configure
 from tests.fakes.slack_api import CHANNEL, TOKEN, FakeSlack
 
 PAPER = "local-0123456789abcdef"
@@ -33,7 +34,7 @@ def slack():
 @pytest.fixture
 def resources(slack, annapurna_home):
     index = SqlitePaperIndex()
-    index.register(PAPER, {"title": "Switch Transformers"})
+    index.register_many([(PAPER, {"title": "Switch Transformers"})])
     return {"notifier": SlackNotifier(token=TOKEN, channel=CHANNEL, api_url=slack.api_url, paper_index=index)}
 
 
@@ -139,10 +140,11 @@ def test_lifecycle_posts_accepted_and_code_generated_in_each_paper_thread(instan
     inbox.mkdir()
     for name in ("01_T5_JMLR2020.pdf", "02_SwitchTransformers_JMLR2022.pdf", "03_NCF_WWW2017.pdf"):
         shutil.copy(DEMO_CORPUS / name, inbox / name)
-    monkeypatch.setenv("ANNAPURNA_PAPERS_DIR", str(inbox))
     monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("SLACK_CHANNEL", CHANNEL)
-    monkeypatch.setenv("ANNAPURNA_SLACK_API_URL", slack.api_url)
+    configure(
+        paper_folder={"folder": str(inbox)},
+        notifier={"kind": "slack", "channel": CHANNEL, "api_url": slack.api_url},
+    )
     defs = build_definitions()
     assert isinstance(defs.resources["notifier"], SlackNotifier)
 

@@ -20,7 +20,7 @@ from annapurna_assets.codegen.pages.features import FEATURE_NAMES, learn_lexicon
 from annapurna_assets.codegen.pages.selection import estimate_tokens, score_page, select_pages, strip_boilerplate
 from annapurna_assets.codegen.pages.word_model import PageWordModel
 from annapurna_assets.papers.pdf_text import extract_pages
-from tests.conftest import SHARED_PDFS, requires_shared_data
+from tests.conftest import SHARED_PDFS, configure, requires_shared_data
 
 METHOD = (
     "We propose a layer whose loss is defined as L = sum of cross-entropy terms. The encoder computes an "
@@ -132,23 +132,22 @@ def test_bundled_model_keeps_the_transformer_architecture_and_training_pages(cap
 
 
 @requires_shared_data
-def test_page_budget_comes_from_the_environment(tmp_path):
+def test_page_budget_comes_from_the_settings_file(tmp_path):
     pdf = SHARED_PDFS / "transformer__1706.03762__attention_is_all_you_need.pdf"
-    env = {**os.environ, "ANNAPURNA_HOME": str(tmp_path), "ANNAPURNA_PAGE_MAX_FRACTION": "0.3"}
+    configure(tmp_path, lifecycle={"page_max_fraction": 0.3})
+    env = {**os.environ, "ANNAPURNA_HOME": str(tmp_path)}
     annapurna = Path(sys.executable).with_name("annapurna")
     done = subprocess.run([annapurna, "pages", pdf, "--json"], env=env, capture_output=True, text=True, timeout=120)
     chosen = json.loads(done.stdout)
     assert 0 < chosen["tokens_kept"] <= 0.3 * chosen["tokens_total"]
 
 
-def test_a_wrong_page_budget_setting_is_refused_by_name(monkeypatch):
-    from annapurna_assets.codegen.assets import _page_setting
+def test_a_wrong_page_budget_setting_is_refused_by_name():
+    from annapurna_assets.deployment import build_resources
 
-    monkeypatch.setenv("ANNAPURNA_PAGE_MAX_FRACTION", "60%")
-    with pytest.raises(ValueError, match="ANNAPURNA_PAGE_MAX_FRACTION must be a number from 0.01 to 1, got '60%'"):
-        _page_setting("ANNAPURNA_PAGE_MAX_FRACTION", "0.6", 0.01, 1.0)
-    monkeypatch.setenv("ANNAPURNA_PAGE_MAX_FRACTION", "")
-    assert _page_setting("ANNAPURNA_PAGE_MAX_FRACTION", "0.6", 0.01, 1.0) == 0.6
+    configure(lifecycle={"page_max_fraction": "60%"})
+    with pytest.raises(ValueError, match="page_max_fraction"):
+        build_resources()
 
 
 def test_pages_refuses_a_file_that_is_not_a_pdf(tmp_path, capsys):

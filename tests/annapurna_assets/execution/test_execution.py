@@ -7,6 +7,7 @@ import pytest
 
 from annapurna_assets.definitions import build_definitions
 from annapurna_resources import OfflineCodeGenerator
+from tests.conftest import configure
 
 CRASH = "import torch\nraise RuntimeError('mat1 and mat2 shapes cannot be multiplied')\n"
 
@@ -91,10 +92,7 @@ def test_an_unreachable_host_fails_the_batch_run_and_leaves_its_papers_pending(i
     with socket.socket() as probe:  # a loopback port nothing listens on
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    monkeypatch.setenv("ANNAPURNA_TRN1_MODE", "ssh")
-    monkeypatch.setenv("ANNAPURNA_SSH_HOST", "127.0.0.1")
-    monkeypatch.setenv("ANNAPURNA_SSH_PORT", str(closed_port))
-    monkeypatch.setenv("ANNAPURNA_BATCH_MAX_WAIT_MINUTES", "0")
+    configure(launcher={"kind": "ssh", "ssh_host": "127.0.0.1", "ssh_port": closed_port, "max_wait_minutes": 0})
     defs = build_definitions()
     index, blobs = defs.resources["paper_index"], defs.resources["blob_store"]
     code = OfflineCodeGenerator(max_steps=5).generate("local-host", "Graph convolutional networks", "", [])["code"]

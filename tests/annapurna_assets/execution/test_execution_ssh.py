@@ -11,6 +11,7 @@ import dagster as dg
 from annapurna_assets.definitions import build_definitions
 from annapurna_assets.lifecycle.sensors import trn1_batch_sensor
 from annapurna_resources import OfflineCodeGenerator
+from tests.conftest import configure
 from tests.contract_scripts import training_script
 
 CRASH = "raise RuntimeError('mat1 and mat2 shapes cannot be multiplied')\n"
@@ -22,18 +23,19 @@ def test_ten_papers_go_from_the_sensor_over_ssh_to_per_paper_results_and_traces(
     instance, ssh_server, tmp_path, monkeypatch
 ):
     remote_root = tmp_path / "remote"
-    for name, value in {
-        "ANNAPURNA_TRN1_MODE": "ssh",
-        "ANNAPURNA_SSH_HOST": ssh_server.host,
-        "ANNAPURNA_SSH_PORT": str(ssh_server.port),
-        "ANNAPURNA_SSH_USER": ssh_server.user,
-        "ANNAPURNA_SSH_KEY": ssh_server.key_path,
-        "ANNAPURNA_SSH_KNOWN_HOSTS": ssh_server.known_hosts_path,
-        "ANNAPURNA_REMOTE_PYTHON": sys.executable,
-        "ANNAPURNA_REMOTE_WORK_ROOT": str(remote_root),
-        "ANNAPURNA_TIME_BUDGET_S": "2",
-    }.items():
-        monkeypatch.setenv(name, value)
+    configure(
+        launcher={
+            "kind": "ssh",
+            "ssh_host": ssh_server.host,
+            "ssh_port": ssh_server.port,
+            "ssh_user": ssh_server.user,
+            "ssh_key_path": ssh_server.key_path,
+            "ssh_known_hosts_path": ssh_server.known_hosts_path,
+            "remote_python": sys.executable,
+            "remote_work_root": str(remote_root),
+            "time_budget_s": 2,
+        }
+    )
     defs = build_definitions()
     index, blobs = defs.resources["paper_index"], defs.resources["blob_store"]
     assert defs.resources["launcher"].mode == "ssh"

@@ -14,6 +14,7 @@ from annapurna_assets.judge.evaluation import (
     roc_auc,
 )
 from annapurna_resources.sources.listed_paper import ListedPaper
+from tests.conftest import configure
 
 NEURIPS_2023 = Path(__file__).resolve().parents[4] / "shared" / "data" / "listings" / "neurips2023"
 
@@ -138,7 +139,7 @@ def test_two_claude_prompts_side_by_side(tmp_path, monkeypatch, capsys):
     steps = [tool_verdict(), tool_verdict({**GOOD_VERDICT, "relevant": "no", "relevance": 0.2}), tool_verdict()]
     with FakeAnthropicApi(*steps, *steps) as fake:
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-        monkeypatch.setenv("ANNAPURNA_ANTHROPIC_URL", fake.url)
+        configure(judge={"base_url": fake.url})
         argv = ["judge-eval", "--listing", str(listing), "--topic", "diffusion=diffusion model", "--judge", "claude"]
         assert cli.main([*argv, "--prompt", str(strict), "--compare-prompt", str(lenient), "--json"]) == 0
 

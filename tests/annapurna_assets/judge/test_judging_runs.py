@@ -10,6 +10,7 @@ from annapurna_assets.lifecycle.runs import LLM_POOL, lifecycle_run_config
 from annapurna_assets.settings import configure_pools
 from annapurna_assets.sources.registration import register_papers
 from annapurna_resources.sources.listed_paper import ListedPaper
+from tests.conftest import configure
 from tests.fakes.anthropic_api import FakeAnthropicApi, overloaded, tool_verdict
 
 PAPERS = [
@@ -37,7 +38,7 @@ PAPERS = [
 
 
 def test_judging_waits_for_a_free_llm_slot(instance, monkeypatch):
-    monkeypatch.setenv("ANNAPURNA_LLM_CONCURRENCY", "1")
+    configure(lifecycle={"llm_concurrency": 1})
     assert configure_pools(instance) == {"trn1": 1, "llm": 1}
     defs = build_definitions()
     job = defs.resolve_job_def("lifecycle_batch_job")
@@ -76,12 +77,9 @@ def test_judging_waits_for_a_free_llm_slot(instance, monkeypatch):
 
 def test_a_backfill_judged_by_claude_message_batch_records_each_paper(instance, monkeypatch):
     with FakeAnthropicApi(tool_verdict(input_tokens=1200, output_tokens=180), overloaded()) as fake:
-        monkeypatch.setenv("ANNAPURNA_JUDGE", "claude")
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-        monkeypatch.setenv("ANNAPURNA_ANTHROPIC_URL", fake.url)
-        monkeypatch.setenv("ANNAPURNA_CLAUDE_MESSAGE_BATCHES", "1")
-        monkeypatch.setenv("ANNAPURNA_CLAUDE_BATCH_MIN_PAPERS", "2")
-        monkeypatch.setenv("ANNAPURNA_CLAUDE_BATCH_POLL_S", "0.01")
+        judge = {"kind": "claude", "base_url": fake.url, "use_message_batches": True, "batch_min_papers": 2}
+        configure(judge={**judge, "batch_poll_s": 0.01})
         defs = build_definitions()
         keys = register_papers(instance, defs.resources["paper_index"], PAPERS, "test").new_keys
         result = defs.resolve_job_def("lifecycle_batch_job").execute_in_process(

@@ -8,7 +8,7 @@ from annapurna_assets.lifecycle.runs import lifecycle_run_config
 from annapurna_assets.sources.registration import register_papers
 from annapurna_resources.sources.listed_paper import ListedPaper
 from tests.annapurna_assets.test_lifecycle_e2e import check_outcomes
-from tests.conftest import SHARED_PDFS, requires_shared_data
+from tests.conftest import SHARED_PDFS, configure, requires_shared_data
 from tests.fakes.loopback import LoopbackServer, Reply
 
 INTERESTS = "transformer language models: attention and sequence transduction\npreference optimization and RLHF"
@@ -18,7 +18,7 @@ GCN = SHARED_PDFS / "gnn__1609.02907__gcn.pdf"
 
 @requires_shared_data
 def test_accepted_papers_are_downloaded_once_and_a_bad_pdf_fails_only_its_paper(instance, monkeypatch):
-    monkeypatch.setenv("ANNAPURNA_RESEARCH_INTERESTS", INTERESTS)
+    configure(judge={"research_interests": INTERESTS})
     served = {"/pdf/transformer": 0, "/pdf/dpo": 0, "/pdf/gcn": 0}
 
     def site(request):

@@ -5,10 +5,10 @@ import pytest
 
 from annapurna_assets.definitions import build_definitions
 from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, lifecycle_run_config, run_paper_keys
-from annapurna_assets.sources.listings import arxiv_listing, conference_listing
+from annapurna_assets.sources.listings import conference_listing
 from annapurna_assets.sources.registration import register_papers
 from annapurna_resources import PmlrSource
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, configure
 from tests.fakes.arxiv_api import ArxivApiReplay, OaiPmhReplay, load_real_oai_records, requires_arxiv_data
 from tests.fakes.loopback import LoopbackServer, Reply
 from tests.fakes.openreview_api import ICML_2024_TSV, icml2024_notes, serve_openreview
@@ -33,7 +33,7 @@ def materialize_listing(defs, instance, asset, partition: str, config: dict | No
 def test_icml_2024_listing_registers_every_paper_and_the_lifecycle_judges_them(instance, monkeypatch):
     notes = icml2024_notes()
     with serve_openreview(notes) as server:
-        monkeypatch.setenv("ANNAPURNA_OPENREVIEW_URL", server.url)
+        configure(paper_sources={"openreview": {"base_url": server.url}})
         defs = build_definitions()
         result = materialize_listing(defs, instance, conference_listing, "icml-2024")
         again = materialize_listing(defs, instance, conference_listing, "icml-2024")
@@ -75,7 +75,7 @@ def test_icml_2024_listing_registers_every_paper_and_the_lifecycle_judges_them(i
 @requires_icml
 def test_only_the_configured_decisions_are_kept_and_the_limit_applies(instance, monkeypatch):
     with serve_openreview(icml2024_notes()) as server:
-        monkeypatch.setenv("ANNAPURNA_OPENREVIEW_URL", server.url)
+        configure(paper_sources={"openreview": {"base_url": server.url}})
         defs = build_definitions()
         result = materialize_listing(
             defs, instance, conference_listing, "icml-2024", {"decisions": ["oral"], "limit": 0}
@@ -87,7 +87,7 @@ def test_only_the_configured_decisions_are_kept_and_the_limit_applies(instance, 
 
 def test_an_unreachable_source_fails_the_listing_with_the_reason(instance, monkeypatch):
     with LoopbackServer(lambda request: Reply(404, "not found")) as server:
-        monkeypatch.setenv("ANNAPURNA_PMLR_URL", server.url)
+        configure(paper_sources={"pmlr": {"base_url": server.url}})
         defs = build_definitions()
         result = dg.materialize(
             [conference_listing],
@@ -133,11 +133,11 @@ def test_the_pmlr_version_of_an_openreview_paper_is_merged_not_registered_twice(
 @requires_arxiv_data
 def test_an_arxiv_day_registers_its_papers_with_arxiv_keys(instance, monkeypatch):
     with LoopbackServer(ArxivApiReplay(serve_every_search_as="testing")) as server:
-        monkeypatch.setenv("ANNAPURNA_ARXIV_API_URL", f"{server.url}/api/query")
-        monkeypatch.setenv("ANNAPURNA_ARXIV_DELAY_S", "0")
-        monkeypatch.setenv("ANNAPURNA_ARXIV_MAX_PER_DAY", "100")
+        configure(
+            paper_sources={"arxiv": {"api_url": f"{server.url}/api/query", "delay_seconds": 0, "max_results": 100}}
+        )
         defs = build_definitions()
-        result = materialize_listing(defs, instance, arxiv_listing, "2025-03-03")
+        result = materialize_listing(defs, instance, defs.get_assets_def("arxiv_listing"), "2025-03-03")
     metadata = result.asset_materializations_for_node("arxiv_listing")[0].metadata
     assert metadata["method"].value == "search API" and metadata["new_papers"].value == metadata["listed"].value
     keys = instance.get_dynamic_partitions("papers")
@@ -149,12 +149,13 @@ def test_an_arxiv_day_registers_its_papers_with_arxiv_keys(instance, monkeypatch
 def test_a_backfilled_window_of_days_is_one_oai_pmh_harvest(instance, monkeypatch):
     records = load_real_oai_records()
     with LoopbackServer(OaiPmhReplay(records, page_size=4)) as server:
-        monkeypatch.setenv("ANNAPURNA_ARXIV_OAI_URL", f"{server.url}/oai")
-        monkeypatch.setenv("ANNAPURNA_ARXIV_DELAY_S", "0")
-        monkeypatch.setenv("ANNAPURNA_ARXIV_CATEGORIES", "hep-th,hep-ex,astro-ph,cs.LG,quant-ph,cond-mat.str-el")
+        categories = ["hep-th", "hep-ex", "astro-ph", "cs.LG", "quant-ph", "cond-mat.str-el"]
+        configure(
+            paper_sources={"arxiv": {"oai_url": f"{server.url}/oai", "delay_seconds": 0, "categories": categories}}
+        )
         defs = build_definitions()
         result = dg.materialize(
-            [arxiv_listing],
+            [defs.get_assets_def("arxiv_listing")],
             instance=instance,
             resources=defs.resources,
             tags={
@@ -177,7 +178,7 @@ NEURIPS_2023 = SHARED_DATA / "listings" / "neurips2023"
 def test_a_listing_file_with_malformed_rows_loses_no_paper(instance, monkeypatch):
     """The real NeurIPS 2023 dump has rows whose titles and abstracts held unquoted commas: they are put back
     together around the forum link, so every paper of the dump is registered with its whole title."""
-    monkeypatch.setenv("ANNAPURNA_LISTING_FILES", f"neurips-2023={NEURIPS_2023}/*.csv")
+    configure(paper_sources={"files": {"files": {"neurips-2023": f"{NEURIPS_2023}/*.csv"}}})
     defs = build_definitions()
     result = materialize_listing(defs, instance, conference_listing, "neurips-2023")
     metadata = result.asset_materializations_for_node("conference_listing")[0].metadata
@@ -196,7 +197,7 @@ def test_a_listing_file_with_malformed_rows_loses_no_paper(instance, monkeypatch
     assert len(instance.get_dynamic_partitions("papers")) == metadata["new_papers"].value == 2217
 
 
-def test_a_malformed_listing_files_setting_is_refused_with_an_example(monkeypatch):
-    monkeypatch.setenv("ANNAPURNA_LISTING_FILES", "neurips-2023=/data/*.csv;icml-2024")
-    with pytest.raises(ValueError, match="'icml-2024' is not venue-year=path"):
+def test_a_malformed_listing_files_setting_is_refused_by_name():
+    configure(paper_sources={"files": {"files": ["neurips-2023=/data/*.csv"]}})
+    with pytest.raises(ValueError, match="files"):
         build_definitions()

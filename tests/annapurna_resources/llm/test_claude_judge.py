@@ -181,40 +181,18 @@ def test_missing_api_key_is_a_failure(monkeypatch):
         ClaudeJudge(base_url="http://127.0.0.1:9").judge(TITLE, ABSTRACT, NEIGHBOURS)
 
 
-def test_estimate_verdict_cost_counts_tokens_or_estimates(fake_aws):
-    abstract = ("We study efficient attention for long sequences on accelerators. " * 19)[:1200]
-    neighbours = [
-        Neighbour(f"arxiv-2401-{i:05d}", f"A neighbouring paper on attention number {i}", 0.6) for i in range(5)
-    ]
-    with FakeAnthropicApi() as fake:
-        counted = claude(fake).estimate_verdict_cost(TITLE, abstract, neighbours)
-        assert fake.requests[0].path == "/v1/messages/count_tokens"
-        assert json.loads(fake.requests[0].body)["tools"][0]["name"] == "record_verdict"
-        estimated = ClaudeJudge(use_bedrock=True, base_url=fake.url).estimate_verdict_cost(TITLE, abstract, neighbours)
-        assert len(fake.requests) == 1  # Bedrock has no count_tokens: nothing was sent
-    assert counted["method"] == "count_tokens" and estimated["method"] == "chars/4"
-    for estimate in (counted, estimated):
-        assert 700 < estimate["input_tokens"] < 1500
-        expected = (estimate["input_tokens"] * 3 + estimate["output_tokens"] * 15) / 1e6
-        assert estimate["cost_usd"] == pytest.approx(expected, abs=1e-6)
+def test_the_judge_kind_and_its_settings_come_from_the_deployment_settings():
+    from annapurna_assets.deployment import build_resource
 
-
-def test_build_judge_chooses_from_annapurna_judge(monkeypatch):
-    from annapurna_assets.backends import build_judge
-
-    monkeypatch.setenv("ANNAPURNA_JUDGE", "claude")
-    monkeypatch.setenv("ANNAPURNA_ANTHROPIC_URL", "http://127.0.0.1:9/")
-    monkeypatch.setenv("ANNAPURNA_CLAUDE_MODEL", "claude-haiku-4-5")
-    judge = build_judge(embedder=None)
+    judge = build_resource(
+        "judge", {"judge": {"kind": "claude", "base_url": "http://127.0.0.1:9", "model": "claude-haiku-4-5"}}
+    )
     assert isinstance(judge, ClaudeJudge) and judge.model == "claude-haiku-4-5" and not judge.use_bedrock
     assert judge.base_url == "http://127.0.0.1:9"
-    monkeypatch.setenv("ANNAPURNA_JUDGE", "bedrock")
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    judge = build_judge(embedder=None)
+    judge = build_resource("judge", {"judge": {"kind": "bedrock"}, "aws": {"region": "eu-west-1"}})
     assert judge.use_bedrock and judge.aws_region == "eu-west-1" and judge.bedrock_model == BEDROCK_MODEL
-    monkeypatch.setenv("ANNAPURNA_JUDGE", "gpt")
-    with pytest.raises(ValueError, match="offline, claude or bedrock"):
-        build_judge(embedder=None)
+    with pytest.raises(ValueError, match="expected one of offline, claude, bedrock"):
+        build_resource("judge", {"judge": {"kind": "gpt"}})
 
 
 def test_judge_failure_in_the_verdict_stage_fails_well_formed(annapurna_home):
@@ -223,10 +201,10 @@ def test_judge_failure_in_the_verdict_stage_fails_well_formed(annapurna_home):
 
     index = SqlitePaperIndex()
     for key, title, vector in [("arxiv-1706-03762", "Attention Is All You Need", [1.0, 0.0, 0.0])]:
-        index.register(key, {"source": "arxiv"})
+        index.register_many([(key, {"source": "arxiv"})])
         index.update(key, metadata={"title": title, "abstract": "The Transformer."})
         index.set_vector(key, np.array(vector, dtype=np.float32))
-    index.register("arxiv-2009-14794", {"source": "arxiv"})
+    index.register_many([("arxiv-2009-14794", {"source": "arxiv"})])
     index.update("arxiv-2009-14794", metadata={"title": TITLE, "abstract": ABSTRACT})
 
     class OneVector:
@@ -295,20 +273,15 @@ def test_message_batch_that_does_not_end_in_time_is_cancelled_and_fails_every_pa
     assert any(r.method == "POST" and r.path.endswith("/cancel") for r in fake.requests)
 
 
-def test_prompt_template_is_configuration_and_checked(monkeypatch, tmp_path):
-    from annapurna_assets.backends import build_judge
+def test_prompt_template_is_configuration_and_checked():
+    from annapurna_assets.deployment import build_resource
 
-    prompt = tmp_path / "strict.txt"
-    prompt.write_text("Only {research_interests}. Title: {title}\nAbstract: {abstract}\n{neighbours}")
-    monkeypatch.setenv("ANNAPURNA_JUDGE", "claude")
-    monkeypatch.setenv("ANNAPURNA_JUDGE_PROMPT_FILE", str(prompt))
-    monkeypatch.setenv("ANNAPURNA_CLAUDE_MESSAGE_BATCHES", "1")
-    monkeypatch.setenv("ANNAPURNA_CLAUDE_INPUT_USD_PER_MTOK", "1.0")
-    judge = build_judge(embedder=None)
-    assert judge.prompt_template == prompt.read_text() and judge.use_message_batches
+    prompt = "Only {research_interests}. Title: {title}\nAbstract: {abstract}\n{neighbours}"
+    settings = {"kind": "claude", "prompt_template": prompt, "use_message_batches": True, "input_usd_per_mtok": 1.0}
+    judge = build_resource("judge", {"judge": settings})
+    assert judge.prompt_template == prompt and judge.use_message_batches
     assert judge.input_usd_per_mtok == 1.0
     assert judge.prompt_version() != ClaudeJudge().prompt_version()
 
-    prompt.write_text("Judge {paper_title}: {abstract}")
     with pytest.raises(ValueError, match=r"unknown placeholders \['paper_title'\]; lacks \['title'\]"):
-        build_judge(embedder=None)
+        build_resource("judge", {"judge": {**settings, "prompt_template": "Judge {paper_title}: {abstract}"}})

@@ -51,7 +51,7 @@ def test_good_plan_and_code_pass_on_the_first_attempt(backend):
     assert result["input_tokens"] == 2000 + 1500 and result["output_tokens"] == 400 * (backend == "anthropic") + 600 * (
         1 + (backend == "openai")
     )
-    assert result["cost_usd"] > 0
+    assert (result["cost_usd"] > 0) == (backend == "anthropic")  # a server of your own costs nothing by default
     attempt = result["attempts"][0]
     assert attempt["stage"] == "smoke" and attempt["error"] == "" and len(attempt["code_sha256"]) == 64
     bodies = fake.bodies()
@@ -217,41 +217,35 @@ def test_code_and_plan_extraction_is_lenient():
     assert parse_json_object('Here: {"a": {"b": 2}} ok') == {"a": {"b": 2}}
 
 
-def test_build_code_generator_from_the_environment(monkeypatch):
+def test_the_code_generator_comes_from_the_deployment_settings(monkeypatch):
     import dagster as dg
 
-    from annapurna_assets.backends import build_code_generator
+    from annapurna_assets.deployment import build_resource
     from annapurna_resources import OfflineCodeGenerator
 
-    for name in ("ANNAPURNA_CODEGEN", "ANNAPURNA_CODEGEN_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    assert isinstance(build_code_generator(), OfflineCodeGenerator)  # the default: no key, no network
+    assert isinstance(build_resource("code_generator", {}), OfflineCodeGenerator)  # the default: no key, no network
 
-    monkeypatch.setenv("ANNAPURNA_CODEGEN", "openai")
-    monkeypatch.setenv("ANNAPURNA_CODEGEN_URL", "http://gpu-box:8000/v1/")
-    monkeypatch.setenv("ANNAPURNA_CODEGEN_MODEL", "qwen2.5-coder-32b")
-    monkeypatch.setenv("ANNAPURNA_CODEGEN_MAX_ATTEMPTS", "5")
-    local = build_code_generator()
+    server = {"kind": "openai", "base_url": "http://gpu-box:8000/v1", "model": "qwen2.5-coder-32b", "max_attempts": 5}
+    local = build_resource("code_generator", {"code_generator": server})
     assert (local.backend, local.base_url, local.model, local.max_attempts) == (
         "openai",
         "http://gpu-box:8000/v1",
         "qwen2.5-coder-32b",
         5,
     )
-    assert local.api_key == "" and local.name == "openai-compatible"
+    assert local.api_key == "" and local.name == "openai-compatible" and local.cost_usd(10**6, 10**6) == 0.0
 
-    monkeypatch.setenv("ANNAPURNA_CODEGEN", "claude")
-    monkeypatch.delenv("ANNAPURNA_CODEGEN_MODEL")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
-    claude = build_code_generator()
+    claude = build_resource("code_generator", {"code_generator": {"kind": "claude"}})
     assert claude.backend == "anthropic" and claude.model_id == "claude-sonnet-4-5"
     assert isinstance(claude.api_key, dg.EnvVar) and "sk-ant-secret" not in repr(claude)
+    assert claude.cost_usd(10**6, 10**6) == 18.0
 
-    monkeypatch.setenv("ANNAPURNA_CODEGEN", "bedrock")
-    assert build_code_generator().name == "claude-bedrock"
-    monkeypatch.setenv("ANNAPURNA_CODEGEN", "gpt")
-    with pytest.raises(ValueError, match="ANNAPURNA_CODEGEN"):
-        build_code_generator()
+    assert build_resource("code_generator", {"code_generator": {"kind": "bedrock"}}).name == "claude-bedrock"
+    with pytest.raises(ValueError, match="code_generator.kind is 'gpt'"):
+        build_resource("code_generator", {"code_generator": {"kind": "gpt"}})
 
 
 def test_generated_code_asset_reports_the_smoke_check_only_for_llm_generators(instance, tmp_path):

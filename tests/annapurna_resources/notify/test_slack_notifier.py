@@ -20,9 +20,9 @@ def slack():
 @pytest.fixture
 def index(tmp_path):
     index = SqlitePaperIndex(path=str(tmp_path / "index.sqlite"))
-    index.register("local-aaa", {"title": "from the listing"})
+    index.register_many([("local-aaa", {"title": "from the listing"})])
     index.update("local-aaa", metadata={"title": "Attention <Is> All You Need", "abstract": "..."})
-    index.register("local-bbb", {"title": "Graph Convolutional Networks"})
+    index.register_many([("local-bbb", {"title": "Graph Convolutional Networks"})])
     return index
 
 

@@ -33,7 +33,7 @@ def requests_to(server, method: str, endpoint: str) -> list:
 
 
 def test_the_mapping_is_created_once_with_the_knn_vector(server, index):
-    index.register("p1", {"title": "A"})
+    index.register_many([("p1", {"title": "A"})])
     OpenSearchPaperIndex(url=server.url, index_name=INDEX).get("p1")  # another process: finds the index
     creates = requests_to(server, "PUT", f"/{INDEX}")
     assert len(creates) == 1 and len(requests_to(server, "HEAD", f"/{INDEX}")) == 2
@@ -66,8 +66,8 @@ def test_the_fake_rejects_mappings_opensearch_rejects(server):
 
 
 def test_documents_register_update_get_and_page_through_all(server, index):
-    assert index.register("p1", {"title": "One"}) is True
-    assert index.register("p1", {"title": "changed"}) is False
+    assert index.register_many([("p1", {"title": "One"})]) == 1
+    assert index.register_many([("p1", {"title": "changed"})]) == 0
     assert index.register_many([("p1", {"title": "again"})] + [(f"p{i}", {"title": f"P{i}"}) for i in range(2, 9)]) == 7
     assert index.register_many([("p2", {"title": "again"})]) == 0
     assert len(requests_to(server, "POST", "/_bulk")) == 2
@@ -151,7 +151,7 @@ def test_sigv4_signs_every_request_for_managed_opensearch(fake_aws_credentials):
     fake = FakeOpenSearch(aws_secret_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     with LoopbackServer(fake) as server:
         index = OpenSearchPaperIndex(url=server.url, index_name=INDEX, aws_auth=True, aws_region="eu-west-1")
-        assert index.register("p1", {"title": "Signed"}) and index.get("p1") == {"source": {"title": "Signed"}}
+        assert index.register_many([("p1", {"title": "Signed"})]) and index.get("p1") == {"source": {"title": "Signed"}}
         index.index_text("p1", "Signed paper", "", "")
         assert [h.key for h in index.search("signed")] == ["p1"]
         for request in server.requests:
@@ -165,9 +165,9 @@ def test_sigv4_signs_every_request_for_managed_opensearch(fake_aws_credentials):
 
 def test_basic_auth_when_a_username_is_given(monkeypatch):
     monkeypatch.setenv("ANNAPURNA_OPENSEARCH_PASSWORD", "s3cret")
-    password = dg.EnvVar("ANNAPURNA_OPENSEARCH_PASSWORD")  # as backends.py passes it; resolved outside a run too
+    password = dg.EnvVar("ANNAPURNA_OPENSEARCH_PASSWORD")  # as the deployment passes it; resolved outside a run too
     with LoopbackServer(FakeOpenSearch(credentials=("annapurna", "s3cret"))) as server:
-        assert OpenSearchPaperIndex(url=server.url, username="annapurna", password=password).register("p", {})
+        assert OpenSearchPaperIndex(url=server.url, username="annapurna", password=password).register_many([("p", {})])
         with pytest.raises(OpenSearchUnavailable, match="refused the credentials .username/password.: 401"):
             OpenSearchPaperIndex(url=server.url, username="annapurna", password="wrong").get("p")
 
@@ -175,5 +175,5 @@ def test_basic_auth_when_a_username_is_given(monkeypatch):
 def test_an_unreachable_server_is_a_clear_error():
     with LoopbackServer(FakeOpenSearch()) as server:
         url = server.url  # a port that was just free: nothing listens there once the server is gone
-    with pytest.raises(OpenSearchUnavailable, match=f"{url}.*is unreachable.*ANNAPURNA_OPENSEARCH_URL"):
+    with pytest.raises(OpenSearchUnavailable, match=f"{url}.*is unreachable.*paper_index.url"):
         OpenSearchPaperIndex(url=url, timeout_s=2).get("p1")

@@ -16,7 +16,7 @@ def test_costs_and_counts_agree_between_the_query_and_the_document_scan(tmp_path
     def verdict(decision, usd, tokens_in, tokens_out):
         return {"decision": decision, "cost_usd": usd, "input_tokens": tokens_in, "output_tokens": tokens_out}
 
-    index.register("a", {})
+    index.register_many([("a", {})])
     index.update(
         "a",
         verdict=verdict("accept", 0.007, 1400, 200),
@@ -25,7 +25,7 @@ def test_costs_and_counts_agree_between_the_query_and_the_document_scan(tmp_path
     )
     index.update("b", metadata={"title": "B"}, verdict=verdict("reject", 0.006, 1300, 150))
     index.update("c", verdict=verdict("accept", 0.008, 1500, 250), code={"contract_ok": True, "cost_usd": 0.3})
-    index.register("d", {})
+    index.register_many([("d", {})])
 
     costs = cost_totals(tmp_path / "index.sqlite")
     assert costs == cost_totals_from_documents(index.all_documents().values())

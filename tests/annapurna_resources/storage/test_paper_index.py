@@ -5,8 +5,8 @@ from annapurna_resources import SqlitePaperIndex
 
 def test_one_document_per_paper_updated_by_sections(tmp_path):
     index = SqlitePaperIndex(path=str(tmp_path / "index.sqlite"))
-    assert index.register("local-1", {"source": "local"})
-    assert not index.register("local-1", {"source": "other"})
+    assert index.register_many([("local-1", {"source": "local"})])
+    assert not index.register_many([("local-1", {"source": "other"})])
     index.update("local-1", metadata={"title": "Graph convolutional networks"})
     index.update("local-1", verdict={"decision": "accept"})
     index.update("local-1", verdict={"decision": "reject"})

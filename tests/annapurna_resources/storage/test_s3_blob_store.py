@@ -7,6 +7,7 @@ import pytest
 from annapurna_resources.storage.blob_store import BlobNotFoundError, sha256_hex
 from annapurna_resources.storage.s3_blob_store import S3BlobStore, S3BlobStoreError
 from tests.aws_standin import REGION, client
+from tests.conftest import configure
 
 BUCKET = "annapurna-test"
 DEMO_PAPERS = ["02_SwitchTransformers_JMLR2022.pdf", "09_Re_BinaryOptimizerBop_ReScienceC2020.pdf"]
@@ -62,7 +63,7 @@ def test_missing_bucket_and_no_bucket_are_clear_errors(aws_endpoint):
     for action in (lambda: store.put(b"x"), lambda: store.get(absent), lambda: store.exists(absent)):
         with pytest.raises(S3BlobStoreError, match="bucket 'annapurna-absent' does not exist"):
             action()
-    with pytest.raises(S3BlobStoreError, match="ANNAPURNA_S3_BUCKET"):
+    with pytest.raises(S3BlobStoreError, match="blob_store.bucket"):
         S3BlobStore(bucket="", endpoint_url=aws_endpoint).put(b"x")
 
 
@@ -75,14 +76,11 @@ def test_lifecycle_stores_pdf_text_and_code_blobs_in_s3(s3, aws_endpoint, instan
     inbox.mkdir()
     for name in DEMO_PAPERS:
         shutil.copy(DEMO_CORPUS / name, inbox / name)
-    for name, value in {
-        "ANNAPURNA_PAPERS_DIR": str(inbox),
-        "ANNAPURNA_BLOBS": "s3",
-        "ANNAPURNA_S3_BUCKET": BUCKET,
-        "ANNAPURNA_S3_PREFIX": "e2e",
-        "ANNAPURNA_AWS_ENDPOINT_URL": aws_endpoint,
-    }.items():
-        monkeypatch.setenv(name, value)
+    configure(
+        paper_folder={"folder": str(inbox)},
+        blob_store={"kind": "s3", "bucket": BUCKET, "prefix": "e2e"},
+        aws={"endpoint_url": aws_endpoint},
+    )
     defs = build_definitions()
     store = defs.resources["blob_store"]
     assert isinstance(store, S3BlobStore)
