@@ -12,7 +12,7 @@ from annapurna_assets.deployment import build_resources
 from annapurna_assets.execution.assets import trn1_batch_job, trn_run
 from annapurna_assets.execution.idle_stop import trn1_idle_stop_sensor
 from annapurna_assets.lifecycle.batch_job import lifecycle_batch_job
-from annapurna_assets.lifecycle.sensors import local_folder_sensor, paper_lifecycle_sensor, trn1_batch_sensor
+from annapurna_assets.lifecycle.sensors import lifecycle_batch_sensor, local_folder_sensor, trn1_batch_sensor
 from annapurna_assets.lifecycle.stages import stage_assets
 from annapurna_assets.sources.listings import build_arxiv_listing, conference_listing
 
@@ -31,7 +31,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
         jobs=[lifecycle_batch_job, trn1_batch_job],
         sensors=[
             local_folder_sensor,
-            paper_lifecycle_sensor,
+            lifecycle_batch_sensor,
             trn1_batch_sensor,
             trn1_idle_stop_sensor,
             check_failure_alert_sensor,

@@ -6,7 +6,7 @@ any resource, by the field's own name:
 
     profile: aws
     judge: {kind: claude, model: claude-sonnet-4-5}
-    launcher: {kind: ssh, ssh_host: trn1.example.com, batch_size: 10}
+    launcher: {kind: ssh, ssh: {host: trn1.example.com}, batching: {batch_size: 10}}
     paper_sources: {arxiv: {categories: [cs.LG], start_date: "2025-01-01"}}
     aws: {region: eu-west-1}
 
@@ -141,6 +141,20 @@ def _import(target: str):
     return getattr(importlib.import_module(module), name)
 
 
+def _refuse_unknown(cls, path: str, values: dict) -> None:
+    """A misspelt setting is an error, not a default silently kept (in groups such as `launcher.ssh` too)."""
+    known = cls.model_fields
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise SettingsError(
+            f"{path} ({cls.__name__}) has no setting {', '.join(unknown)}; its settings: {', '.join(known)}"
+        )
+    for name, value in values.items():
+        group = _config_class(known[name].annotation)
+        if group is not None and isinstance(value, dict):
+            _refuse_unknown(group, f"{path}.{name}", value)
+
+
 def _secret_fields(resource: str, kind: str | None) -> dict[str, str]:
     return {
         field: variable
@@ -155,11 +169,7 @@ def _build(
     """`cls` from the file's `fields`, with the kind's fixed fields, the shared resources it takes, the `aws:`
     settings and its secrets; nested resources (paper_sources' sources) are built from their own sections."""
     known = cls.model_fields
-    unknown = sorted(set(fields) - set(known) - {"kind"})
-    if unknown:
-        raise SettingsError(
-            f"{resource} ({cls.__name__}) has no setting {', '.join(unknown)}; its settings: {', '.join(known)}"
-        )
+    _refuse_unknown(cls, resource, {name: value for name, value in fields.items() if name != "kind"})
     values = {name: value for name, value in fields.items() if name != "kind"}
     for name, field in known.items():
         annotation = _resource_class(field.annotation)
@@ -213,20 +223,24 @@ def defaults_table() -> str:
     """Every setting of the settings file with its default, as the README's configuration table."""
     rows = ["| setting | default | what it is |", "|---|---|---|"]
     for resource in ORDER:
+        fixed = {field for _, preset in KINDS.get(resource, {}).values() for field in preset}
         targets = (
             [SINGLE[resource]] if resource in SINGLE else list(dict.fromkeys(t for t, _ in KINDS[resource].values()))
         )
         for target in targets:
             kinds = [kind for kind, (t, _) in KINDS.get(resource, {}).items() if t == target]
-            rows += _setting_rows(_import(target), resource, f" ({', '.join(kinds)})" if kinds else "")
+            rows += _setting_rows(_import(target), resource, f" ({', '.join(kinds)})" if kinds else "", fixed)
     return "\n".join(rows)
 
 
-def _setting_rows(cls, path: str, kinds: str) -> list[str]:
+def _setting_rows(cls, path: str, kinds: str, fixed: set[str] = frozenset()) -> list[str]:
+    """The rows of `cls`'s settings under `path`, but those its kind fixes (`launcher.mode` is the kind)."""
     rows = []
     secrets = {field: variable for (owner, _, field), variable in SECRETS.items() if owner == path}
     for name, field in cls.model_fields.items():
-        nested = _resource_class(field.annotation)
+        if name in fixed:
+            continue
+        nested = _resource_class(field.annotation) or _config_class(field.annotation)
         if nested is not None:
             if name not in ORDER:  # a shared resource is listed under its own name
                 rows += _setting_rows(nested, f"{path}.{name}", "")
@@ -235,6 +249,11 @@ def _setting_rows(cls, path: str, kinds: str) -> list[str]:
         description = (field.description or "").replace("|", "/").replace("\n", " ")
         rows.append(f"| `{path}.{name}`{kinds} | {default} | {description} |")
     return rows
+
+
+def _config_class(annotation) -> type | None:
+    """The settings group a field holds (`launcher.limits`, `launcher.ssh`, ...), else None."""
+    return annotation if isinstance(annotation, type) and issubclass(annotation, dg.Config) else None
 
 
 def _resource_class(annotation) -> type | None:

@@ -48,7 +48,8 @@ def run(scripts: dict[str, str], slots: int, budget_s: float, work_root: str) ->
 
     from annapurna_resources import Trn1Launcher
 
-    launcher = Trn1Launcher(work_root=work_root, slots=slots, time_budget_s=budget_s, timeout_s=budget_s * 6 + 30)
+    limits = {"time_budget_s": budget_s, "timeout_s": budget_s * 6 + 30}
+    launcher = Trn1Launcher(work_root=work_root, slots=slots, limits=limits)
     captured = {}
 
     @dg.op

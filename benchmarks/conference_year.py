@@ -2,7 +2,7 @@
 loopback OpenReview server -> conference_listing -> per-paper metadata -> offline verdict -> index.
 
 This is what happens after a UI backfill of `icml-2024`: the listing registers the papers, one tick of
-`paper_lifecycle_sensor` asks for lifecycle runs of ANNAPURNA_LIFECYCLE_BATCH_SIZE papers each, and the runs
+`lifecycle_batch_sensor` asks for lifecycle runs of ANNAPURNA_LIFECYCLE_BATCH_SIZE papers each, and the runs
 (`lifecycle_batch_job`, stopped at `verdict` here: no PDFs are downloaded) execute `--workers` at a time, one
 worker process per CPU as the daemon's run queue would with its concurrency limit (a worker runs its share of
 the runs one after another in one process, so the model loads once per worker, not once per run).
@@ -50,7 +50,7 @@ def main(workers: int) -> None:
         started = time.perf_counter()
         listing_seconds = materialize_listing(instance, defs, "icml-2024")
         with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
-            requests = defs.resolve_sensor_def("paper_lifecycle_sensor")(context).run_requests
+            requests = defs.resolve_sensor_def("lifecycle_batch_sensor")(context).run_requests
         runs = [
             (
                 lifecycle_run_config(run_paper_keys(LIFECYCLE_JOB, r.run_config), "verdict"),

@@ -2,7 +2,7 @@
 
 The real ICLR 2025 listing (titles, authors and decisions from ../shared/data) is served as OpenReview API v2
 notes by the loopback fake; `conference_listing[iclr-2025]` lists and registers every submission (all decisions
-kept) on a fresh instance. Then one tick of `paper_lifecycle_sensor` (the per-paper sensor, with no cursor: its
+kept) on a fresh instance. Then one tick of `lifecycle_batch_sensor` (the per-paper sensor, with no cursor: its
 worst case, looking at every registered paper) and `annapurna status` (a fresh process, as a user runs it).
 Prints one final JSON line. Usage: .venv/bin/python benchmarks/partitions.py
 """
@@ -28,7 +28,7 @@ def main() -> None:
         register_seconds = materialize_listing(instance, defs, "iclr-2025", list(DECISIONS))
         partitions = len(instance.get_dynamic_partitions("papers"))
 
-        sensor = defs.resolve_sensor_def("paper_lifecycle_sensor")
+        sensor = defs.resolve_sensor_def("lifecycle_batch_sensor")
         started = time.perf_counter()
         with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
             result = sensor(context)

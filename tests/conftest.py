@@ -44,7 +44,7 @@ def annapurna_home(tmp_path, monkeypatch) -> Path:
     """A fresh ANNAPURNA_HOME (and DAGSTER_HOME under it) for one test; short scripts, two slots."""
     home = tmp_path / "home"
     monkeypatch.setenv("ANNAPURNA_HOME", str(home))
-    configure(home, launcher={"time_budget_s": 2, "timeout_s": 60, "slots": 2})
+    configure(home, launcher={"limits": {"time_budget_s": 2, "timeout_s": 60}, "slots": 2})
     from annapurna_assets.settings import ensure_dagster_home
 
     ensure_dagster_home()

@@ -381,8 +381,10 @@ def run_scripts(scripts: dict[str, str], mode: str | None = None, timeout_s: flo
     from annapurna_assets.deployment import build_resource
     from annapurna_resources.launcher.trn1_launcher import run_batch_in_job
 
-    overrides = {"timeout_s": timeout_s, **launcher_fields, **({"mode": mode} if mode else {})}
-    launcher = build_resource("launcher").model_copy(update=overrides)
+    launcher = build_resource("launcher")
+    limits = launcher.limits.model_copy(update={"timeout_s": timeout_s})
+    overrides = {"limits": limits, **launcher_fields, **({"mode": mode} if mode else {})}
+    launcher = launcher.model_copy(update=overrides)
     return run_batch_in_job(launcher, scripts, log_level="ERROR")
 
 

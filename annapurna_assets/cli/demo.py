@@ -1,6 +1,6 @@
 """`annapurna demo`: the whole lifecycle, headless, on the bundled corpus (or any folder).
 
-It does what the daemon would: evaluates `local_folder_sensor` and `paper_lifecycle_sensor` once, launches the
+It does what the daemon would: evaluates `local_folder_sensor` and `lifecycle_batch_sensor` once, launches the
 lifecycle runs they request, then flushes every pending paper through `trn1_batch_job` in batches (as the sensor does
 after max_wait). Runs are launched through the instance from the `annapurna` code location, as the daemon launches
 them (a run worker process each), so the UI shows them with their origin, on the Overview timeline and job pages.
@@ -31,7 +31,7 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
     started = time.time()
     resources = defs.resources
     evaluate_sensor(defs, instance, "local_folder_sensor")
-    lifecycle = evaluate_sensor(defs, instance, "paper_lifecycle_sensor")
+    lifecycle = evaluate_sensor(defs, instance, "lifecycle_batch_sensor")
     new_papers = [] if isinstance(lifecycle, dg.SkipReason) else lifecycle.run_requests
     failed_runs = []
     with code_location(instance) as launch:

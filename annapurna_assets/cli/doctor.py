@@ -91,11 +91,12 @@ def _alive(pid: int) -> bool:
 def _papers_waiting(instance: dg.DagsterInstance, resources: dict) -> Iterator[Finding]:
     launcher = resources["launcher"]
     pending = pending_execution(instance, resources["paper_index"])
-    overdue = [key for key, since in pending.items() if time.time() - since > 2 * launcher.max_wait_minutes * 60]
+    patience_min = 2 * launcher.batching.max_wait_minutes
+    overdue = [key for key, since in pending.items() if time.time() - since > patience_min * 60]
     if overdue and not papers_in_flight(instance, EXECUTION_JOB):
         yield Finding(
             False,
-            f"{len(overdue)} paper(s) have waited over {2 * launcher.max_wait_minutes} minutes for execution with no "
+            f"{len(overdue)} paper(s) have waited over {patience_min:g} minutes for execution with no "
             f"batch running (e.g. {overdue[0]})",
             "is the daemon running? Start `annapurna ui` (trn1_batch_sensor batches them), or `annapurna demo`",
         )

@@ -45,17 +45,17 @@ def trn1_idle_stop_sensor(context: dg.SensorEvaluationContext, launcher: Trn1Lau
     last_end = last_batch_end(context.instance)
     idle_since = max(started, last_end or 0.0)
     idle_s = time.time() - idle_since
-    limit_s = launcher.ec2_idle_stop_minutes * 60
+    limit_s = launcher.ec2.idle_stop_minutes * 60
     since = "the last batch ended" if last_end and last_end >= started else "it was started"
     if idle_s < limit_s:
         return dg.SkipReason(
             f"{ec2.instance_id} idle for {idle_s / 60:.1f} min (since {since}); stops after "
-            f"{launcher.ec2_idle_stop_minutes:g} min"
+            f"{launcher.ec2.idle_stop_minutes:g} min"
         )
     new_state = ec2.stop()
     context.log.info(
         f"stopped EC2 instance {ec2.instance_id} ({new_state}): idle for {idle_s / 60:.1f} min since {since} "
         f"({datetime.datetime.fromtimestamp(idle_since, datetime.UTC):%Y-%m-%d %H:%M:%S} UTC), limit "
-        f"{launcher.ec2_idle_stop_minutes:g} min"
+        f"{launcher.ec2.idle_stop_minutes:g} min"
     )
     return dg.SkipReason(f"stopped {ec2.instance_id} after {idle_s / 60:.1f} idle min")

@@ -130,7 +130,7 @@ STEPS = _steps()
 @dg.job(name=LIFECYCLE_JOB, tags={"annapurna/kind": "lifecycle-batch"}, executor_def=dg.in_process_executor)
 def lifecycle_batch_job():
     """The lifecycle of a batch of papers, stage by stage, from metadata to generated code (launched by
-    paper_lifecycle_sensor; paper keys in the run config). Each paper's materializations and checks are its own."""
+    lifecycle_batch_sensor; paper keys in the run config). Each paper's materializations and checks are its own."""
     batch = STEPS[0]()
     for step in STEPS[1:]:
         batch = step(batch)

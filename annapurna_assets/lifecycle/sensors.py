@@ -30,7 +30,7 @@ from annapurna_resources.sources.local_folder import FoundPaper
 def local_folder_sensor(
     context: dg.SensorEvaluationContext, paper_folder: LocalFolderSource, paper_index: PaperIndex
 ) -> dg.SensorResult:
-    """Registers each new PDF of the watched folder as a `papers` partition (`paper_lifecycle_sensor` runs it).
+    """Registers each new PDF of the watched folder as a `papers` partition (`lifecycle_batch_sensor` runs it).
 
     A paper is named by its title and content hash, so a file added twice (or under another name) is one paper.
     """
@@ -93,7 +93,7 @@ def lifecycle_run_request(paper_keys: list[str], through: str = "generated_code"
     description="Starts lifecycle_batch_job for newly registered papers (from listings or the folder), "
     "lifecycle.batch_size papers per run.",
 )
-def paper_lifecycle_sensor(
+def lifecycle_batch_sensor(
     context: dg.SensorEvaluationContext, lifecycle: LifecycleSettings
 ) -> dg.SensorResult | dg.SkipReason:
     """Runs the lifecycle of newly registered papers (from listings or the folder), `batch_size` per run."""
@@ -140,12 +140,12 @@ def trn1_batch_sensor(context: dg.SensorEvaluationContext, launcher: Trn1Launche
     pending = pending_execution(context.instance, paper_index)
     requests = []
     while True:
-        batch = plan_batch(pending, launcher.batch_size, launcher.max_wait_minutes * 60, time.time())
+        batch = plan_batch(pending, launcher.batching.batch_size, launcher.batching.max_wait_minutes * 60, time.time())
         if not batch:
             break
         requests.append(batch_run_request(batch))
         for key in batch:
             del pending[key]
     if not requests:
-        return dg.SkipReason(f"{len(pending)} paper(s) pending; waiting for {launcher.batch_size} or max_wait")
+        return dg.SkipReason(f"{len(pending)} paper(s) pending; waiting for {launcher.batching.batch_size} or max_wait")
     return requests

@@ -1,6 +1,6 @@
 """Where papers come from: conference years (static partitions) and arXiv days (daily partitions).
 
-Materializing a listing partition registers its papers as `papers` partitions; `paper_lifecycle_sensor`
+Materializing a listing partition registers its papers as `papers` partitions; `lifecycle_batch_sensor`
 then runs their lifecycle in batches without further clicks.
 """
 

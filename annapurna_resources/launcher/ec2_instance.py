@@ -26,7 +26,7 @@ class Ec2Instance:
         poll_interval_s: float | None = None,
     ):
         if not instance_id:
-            raise InfrastructureError("no EC2 instance id is configured (launcher.ec2_instance_id)")
+            raise InfrastructureError("no EC2 instance id is configured (launcher.ec2.instance_id)")
         self.instance_id = instance_id
         self.region = region
         self.endpoint_url = endpoint_url
@@ -51,7 +51,7 @@ class Ec2Instance:
             if code.startswith("InvalidInstanceID"):
                 raise InfrastructureError(
                     f"EC2 instance {self.instance_id} does not exist in {self.region} ({code}): check "
-                    "launcher.ec2_instance_id and launcher.aws_region"
+                    "launcher.ec2.instance_id and launcher.aws_region"
                 ) from error
             raise self._aws_error("describe", error) from error
         except BotoCoreError as error:
@@ -76,7 +76,7 @@ class Ec2Instance:
         if state in UNUSABLE_STATES:
             raise InfrastructureError(
                 f"EC2 instance {self.instance_id} is {state}: it cannot be started again; configure another "
-                "instance (launcher.ec2_instance_id)"
+                "instance (launcher.ec2.instance_id)"
             )
         if state == "stopping":
             self._wait("instance_stopped")

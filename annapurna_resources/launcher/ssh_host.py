@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.pipes.client import PipesClientCompletedInvocation, PipesContextInjector, PipesMessageReader
 
 from annapurna_resources.launcher.host import host_file, host_source
 from annapurna_resources.launcher.host.trn1_runner import RESULT_FILES
@@ -44,7 +43,7 @@ CLEANUP_TIMEOUT_S = 60
 ARCHIVE = host_source("batch_archive.py")  # run as `python -c` (nothing is on the host yet)
 
 
-class ShippedContextInjector(PipesContextInjector):
+class ShippedContextInjector(dg.PipesContextInjector):
     """The Pipes context goes to the host as a file in the shipped batch (`context_data`, then `remote_path`)."""
 
     def __init__(self, remote_path: str):
@@ -60,7 +59,7 @@ class ShippedContextInjector(PipesContextInjector):
         return f"Shipped the Pipes context over SSH as {self.remote_path} on the host."
 
 
-class SshStreamMessageReader(PipesMessageReader):
+class SshStreamMessageReader(dg.PipesMessageReader):
     """The runner appends its Pipes messages to `remote_path` on the host; the supervisor streams each line back
     over the SSH channel, and `handle_line` hands it to the session while the batch runs."""
 
@@ -109,7 +108,7 @@ class SshHost(BatchHost):
         remote_python: str = "python3",
     ):
         if not host:
-            raise dg.Failure("launcher mode ssh needs a host: set launcher.ssh_host or launcher.ec2_instance_id")
+            raise dg.Failure("launcher mode ssh needs a host: set launcher.ssh.host or launcher.ec2.instance_id")
         if host.startswith("-") or jump_host.startswith("-"):
             raise dg.Failure(f"SSH host {host!r} / jump host {jump_host!r}: a host name cannot start with '-'")
         if not posixpath.isabs(remote_work_root) or posixpath.normpath(remote_work_root) == "/":
@@ -154,7 +153,7 @@ class SshHost(BatchHost):
             command += ["-J", self.jump_host]
         return [*command, "--", self.host, remote_command]
 
-    def run_runner(self, context, extras: dict, batch_dir: Path) -> PipesClientCompletedInvocation:
+    def run_runner(self, context, extras: dict, batch_dir: Path) -> dg.PipesClientCompletedInvocation:
         if shutil.which("ssh") is None:
             raise InfrastructureError("the OpenSSH client `ssh` is not installed here (Debian: openssh-client)")
         remote_dir = posixpath.join(self.remote_work_root, batch_dir.name)
@@ -174,7 +173,7 @@ class SshHost(BatchHost):
                     self._fetch_results(config_path, remote_dir, batch_dir)
             finally:
                 self._remove(context, config_path, remote_dir)
-        return PipesClientCompletedInvocation(session)
+        return dg.PipesClientCompletedInvocation(session)
 
     def _ship(self, config_path: str, batch_dir: Path, context_data) -> None:
         name = batch_dir.name

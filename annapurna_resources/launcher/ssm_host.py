@@ -18,7 +18,6 @@ import boto3
 import dagster as dg
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
-from dagster._core.pipes.client import PipesClientCompletedInvocation
 from dagster_aws.pipes import PipesS3ContextInjector, PipesS3MessageReader
 
 from annapurna_resources.launcher.host import host_source
@@ -65,9 +64,9 @@ class SsmHost(BatchHost):
         start_margin_s: float | None = None,
     ):
         if not instance_id:
-            raise InfrastructureError("ssm mode needs the EC2 instance id (launcher.ec2_instance_id)")
+            raise InfrastructureError("ssm mode needs the EC2 instance id (launcher.ec2.instance_id)")
         if not bucket:
-            raise InfrastructureError("ssm mode needs an S3 bucket for the batch and Pipes (launcher.s3_bucket)")
+            raise InfrastructureError("ssm mode needs an S3 bucket for the batch and Pipes (launcher.ssm.bucket)")
         self.instance_id = instance_id
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -83,7 +82,7 @@ class SsmHost(BatchHost):
         self.s3 = boto3.client("s3", region_name=region, endpoint_url=endpoint_url or None)
         self.ssm = boto3.client("ssm", region_name=region, endpoint_url=endpoint_url or None)
 
-    def run_runner(self, context, extras: dict, batch_dir: Path) -> PipesClientCompletedInvocation:
+    def run_runner(self, context, extras: dict, batch_dir: Path) -> dg.PipesClientCompletedInvocation:
         batch_name = batch_dir.name
         batch_prefix = f"{self.prefix}/{batch_name}" if self.prefix else batch_name
         remote_dir = f"{self.remote_work_root}/{batch_name}"
@@ -118,7 +117,7 @@ class SsmHost(BatchHost):
             raise InfrastructureError(f"ssm mode: AWS call failed for batch {batch_name}: {error}") from error
         finally:
             self._delete_prefix(batch_prefix)
-        return PipesClientCompletedInvocation(session)
+        return dg.PipesClientCompletedInvocation(session)
 
     def _batch_seconds(self, batch: dict) -> float:
         """How long the batch may take on the instance: its scripts' timeouts, slot by slot, plus the margin."""

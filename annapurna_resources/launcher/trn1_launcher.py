@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.pipes.client import PipesClient, PipesClientCompletedInvocation
 from pydantic import Field
 
 from annapurna_resources.launcher.host import host_file
@@ -68,7 +67,7 @@ class BatchHost(abc.ABC):
     description: str = ""
 
     @abc.abstractmethod
-    def run_runner(self, context, extras: dict, batch_dir: Path) -> PipesClientCompletedInvocation: ...
+    def run_runner(self, context, extras: dict, batch_dir: Path) -> dg.PipesClientCompletedInvocation: ...
 
 
 def runner_environment() -> dict:
@@ -85,7 +84,7 @@ class LocalHost(BatchHost):
 
     description = "local"
 
-    def run_runner(self, context, extras: dict, batch_dir: Path) -> PipesClientCompletedInvocation:
+    def run_runner(self, context, extras: dict, batch_dir: Path) -> dg.PipesClientCompletedInvocation:
         with dg.open_pipes_session(
             context=context,
             context_injector=dg.PipesTempFileContextInjector(),
@@ -102,60 +101,86 @@ class LocalHost(BatchHost):
                     f"the batch runner itself failed with exit code {completed.returncode} (an infrastructure "
                     "failure: the papers stay pending)"
                 )
-        return PipesClientCompletedInvocation(session)
+        return dg.PipesClientCompletedInvocation(session)
 
 
-class Trn1Launcher(dg.ConfigurableResource, PipesClient):
-    """Runs batches of scripts; also holds the batching policy the `trn1_batch_sensor` follows."""
+class BatchingPolicy(dg.Config):
+    """When `trn1_batch_sensor` sends papers to the execution host."""
+
+    batch_size: int = Field(default=10, description="Papers per trn1 batch run.")
+    max_wait_minutes: float = Field(
+        default=30.0, description="A smaller batch goes once its oldest paper waited this long."
+    )
+
+
+class ScriptLimits(dg.Config):
+    """What each script of a batch gets and may use (the sandbox's limits)."""
+
+    timeout_s: float = Field(default=120.0, description="Wall-clock limit per script (its process group is killed).")
+    time_budget_s: float = Field(
+        default=30.0, description="Training time each generated script gets (ANNAPURNA_TIME_BUDGET_S)."
+    )
+    profile_steps: int = Field(default=10, description="Optimizer steps profiled at the start of each script.")
+    memory_mb: int = 16384
+    file_size_mb: int = 512
+    open_files: int = 1024
+    processes: int = 512
+    disk_mb: int = Field(default=2048, description="Disk a script may fill in its work directory.")
+
+
+class SshSettings(dg.Config):
+    """Mode ssh: any host with Python, dagster-pipes and torch."""
+
+    host: str = Field(default="", description="The SSH execution host; empty with an EC2 instance: its address.")
+    port: int = 22
+    user: str = ""
+    key_path: str = ""
+    jump_host: str = Field(default="", description="A bastion, as ssh -J takes it: [user@]host[:port].")
+    known_hosts_path: str = Field(default="", description="Host keys to trust; empty: ~/.ssh/known_hosts.")
+
+
+class SsmSettings(dg.Config):
+    """Mode ssm: AWS Systems Manager send-command to the EC2 instance, the batch and its Pipes messages through S3."""
+
+    bucket: str = Field(default="", description="The bucket for the batch and its Pipes messages.")
+    prefix: str = Field(default="annapurna/pipes", description="Key prefix of each batch.")
+
+
+class Ec2Settings(dg.Config):
+    """The EC2 instance batches run on: started when a batch is launched, stopped by trn1_idle_stop_sensor."""
+
+    instance_id: str = Field(default="", description="The trn1 instance; empty: no EC2 lifecycle.")
+    usd_per_hour: float = Field(default=1.34375, description="The instance's price, for each paper's cost.")
+    idle_stop_minutes: float = Field(default=15.0, description="Idle time before the instance is stopped.")
+    wait_timeout_s: float = Field(default=900.0, description="How long a start or stop may take.")
+
+
+class Trn1Launcher(dg.ConfigurableResource):
+    """Runs batches of scripts on the execution host: this machine (`local`), an SSH host or the EC2 instance over
+    SSM; its batching policy is what `trn1_batch_sensor` follows."""
 
     mode: str = "local"
     slots: int = Field(
         default=0,
         description="Scripts at once; 0: sized to the host (a NeuronCore or GPU each, else CPU cores up to 4).",
     )
-    timeout_s: float = Field(default=120.0, description="Wall-clock limit per script (its process group is killed).")
-    time_budget_s: float = Field(
-        default=30.0, description="Training time each generated script gets (ANNAPURNA_TIME_BUDGET_S)."
-    )
-    profile_steps: int = 10
-    batch_size: int = Field(default=10, description="Papers per trn1 batch run.")
-    max_wait_minutes: float = Field(
-        default=30.0, description="A smaller batch goes once its oldest paper waited this long."
-    )
+    batching: BatchingPolicy = Field(default_factory=BatchingPolicy)
+    limits: ScriptLimits = Field(default_factory=ScriptLimits)
     work_root: str = ""
-    memory_limit_mb: int = 16384
-    file_size_limit_mb: int = 512
-    open_files_limit: int = 1024
-    processes_limit: int = 512
-    disk_limit_mb: int = 2048
     keep_work_dirs: bool = False
     datasets_dir: str = Field(
         default="", description="Offline datasets on the execution host, readable by scripts as ANNAPURNA_DATA_DIR."
     )
-    # mode "ssh": any host with Python, dagster-pipes and torch (ssh_host empty with an EC2 instance: its address)
-    ssh_host: str = Field(default="", description="The SSH execution host; empty with an EC2 instance: its address.")
-    ssh_port: int = 22
-    ssh_user: str = ""
-    ssh_key_path: str = ""
-    ssh_jump_host: str = Field(default="", description="A bastion, as ssh -J takes it: [user@]host[:port].")
-    ssh_known_hosts_path: str = Field(default="", description="Host keys to trust; empty: ~/.ssh/known_hosts.")
     remote_work_root: str = Field(default="/tmp/annapurna-batches", description="Batch directories on a remote host.")
     remote_python: str = Field(
         default="python3", description="The remote host's Python (with dagster-pipes and torch)."
     )
-    # mode "ssm": AWS Systems Manager send-command to the EC2 instance, Pipes context and messages through S3
-    s3_bucket: str = Field(default="", description="ssm mode: the bucket for the batch and its Pipes messages.")
-    s3_prefix: str = Field(default="annapurna/pipes", description="ssm mode: key prefix of each batch.")
-    # AWS (ssm mode and the EC2 lifecycle); credentials come from the standard AWS chain
+    ssh: SshSettings = Field(default_factory=SshSettings)
+    ssm: SsmSettings = Field(default_factory=SsmSettings)
+    ec2: Ec2Settings = Field(default_factory=Ec2Settings)
+    # AWS (ssm mode and the EC2 instance); credentials come from the standard AWS chain
     aws_region: str = "us-east-1"
     aws_endpoint_url: str = Field(default="", description="An AWS stand-in (moto, LocalStack); empty: AWS.")
-    # EC2 lifecycle: started when a batch is launched, stopped by trn1_idle_stop_sensor after the idle time
-    ec2_instance_id: str = Field(
-        default="", description="The trn1 instance: started for a batch, stopped when idle; empty: no EC2 lifecycle."
-    )
-    ec2_usd_per_hour: float = Field(default=1.34375, description="The instance's price, for each paper's cost.")
-    ec2_idle_stop_minutes: float = Field(default=15.0, description="Idle time before the instance is stopped.")
-    ec2_wait_timeout_s: float = Field(default=900.0, description="How long a start or stop may take.")
 
     def batch_root(self) -> Path:
         """Where this machine keeps batch directories (one per batch, removed after it unless kept)."""
@@ -164,26 +189,26 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
     @property
     def device_description(self) -> str:
         if self.mode == "ssh":
-            return f"ssh ({self.ssh_host or self.ec2_instance_id})"
+            return f"ssh ({self.ssh.host or self.ec2.instance_id})"
         if self.mode == "ssm":
-            return f"ssm ({self.ec2_instance_id})"
+            return f"ssm ({self.ec2.instance_id})"
         return f"{self.mode} ({os.uname().nodename})"
 
     def ec2_instance(self):
         """The EC2 instance batches run on, or None (local mode, or a host that is not managed here)."""
-        if not self.ec2_instance_id or self.mode == "local":
+        if not self.ec2.instance_id or self.mode == "local":
             return None
         from annapurna_resources.launcher.ec2_instance import Ec2Instance
 
         return Ec2Instance(
-            instance_id=self.ec2_instance_id,
+            instance_id=self.ec2.instance_id,
             region=self.aws_region,
             endpoint_url=self.aws_endpoint_url,
-            usd_per_hour=self.ec2_usd_per_hour,
-            wait_timeout_s=self.ec2_wait_timeout_s,
+            usd_per_hour=self.ec2.usd_per_hour,
+            wait_timeout_s=self.ec2.wait_timeout_s,
         )
 
-    def run(self, *, context, extras: dict) -> PipesClientCompletedInvocation:  # the PipesClient interface
+    def _run_runner(self, context, extras: dict) -> dg.PipesClientCompletedInvocation:
         """Run the batch runner on the execution host with the Pipes session; the runner's files (traces,
         profiles) are in the local batch dir when it returns."""
         instance = self.ec2_instance()
@@ -197,29 +222,29 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
         if self.mode == "ssh":
             from annapurna_resources.launcher.ssh_host import SshHost
 
-            if not (self.ssh_host or address):
-                raise dg.Failure("ssh mode needs a host: set launcher.ssh_host (or launcher.ec2_instance_id)")
+            if not (self.ssh.host or address):
+                raise dg.Failure("ssh mode needs a host: set launcher.ssh.host (or launcher.ec2.instance_id)")
 
             return SshHost(
-                host=self.ssh_host or address,
-                port=self.ssh_port,
-                user=self.ssh_user,
-                key_path=self.ssh_key_path,
-                jump_host=self.ssh_jump_host,
-                known_hosts_path=self.ssh_known_hosts_path,
+                host=self.ssh.host or address,
+                port=self.ssh.port,
+                user=self.ssh.user,
+                key_path=self.ssh.key_path,
+                jump_host=self.ssh.jump_host,
+                known_hosts_path=self.ssh.known_hosts_path,
                 remote_work_root=self.remote_work_root,
                 remote_python=self.remote_python,
             )
         if self.mode == "ssm":
             from annapurna_resources.launcher.ssm_host import SsmHost
 
-            if not (self.ec2_instance_id and self.s3_bucket):
-                raise dg.Failure("ssm mode needs launcher.ec2_instance_id and launcher.s3_bucket")
+            if not (self.ec2.instance_id and self.ssm.bucket):
+                raise dg.Failure("ssm mode needs launcher.ec2.instance_id and launcher.ssm.bucket")
 
             return SsmHost(
-                instance_id=self.ec2_instance_id,
-                bucket=self.s3_bucket,
-                prefix=self.s3_prefix,
+                instance_id=self.ec2.instance_id,
+                bucket=self.ssm.bucket,
+                prefix=self.ssm.prefix,
                 region=self.aws_region,
                 endpoint_url=self.aws_endpoint_url,
                 remote_work_root=self.remote_work_root,
@@ -245,23 +270,23 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
             "papers": items,
             "slots": self.slots,  # 0: the runner sizes the slots to its host (NeuronCores, GPUs or CPU cores)
             "threads_per_slot": max(1, cores // self.slots) if self.slots > 0 else 0,
-            "timeout_s": self.timeout_s,
-            "time_budget_s": self.time_budget_s,
+            "timeout_s": self.limits.timeout_s,
+            "time_budget_s": self.limits.time_budget_s,
             "profile": True,
-            "profile_steps": self.profile_steps,
+            "profile_steps": self.limits.profile_steps,
             "smoke": smoke,
             "limits": {
-                "cpu_seconds": self.timeout_s * cores + 10,
-                "memory_mb": self.memory_limit_mb,
-                "file_size_mb": self.file_size_limit_mb,
-                "open_files": self.open_files_limit,
-                "processes": self.processes_limit,
-                "disk_mb": self.disk_limit_mb,
+                "cpu_seconds": self.limits.timeout_s * cores + 10,
+                "memory_mb": self.limits.memory_mb,
+                "file_size_mb": self.limits.file_size_mb,
+                "open_files": self.limits.open_files,
+                "processes": self.limits.processes,
+                "disk_mb": self.limits.disk_mb,
             },
         }
         try:
             started = time.monotonic()
-            invocation = self.run(context=context, extras={"batch": batch})
+            invocation = self._run_runner(context, {"batch": batch})
             results = self._collect(batch_dir, list(scripts), invocation)
             return self._with_instance_cost(results, time.monotonic() - started)
         finally:
@@ -276,7 +301,7 @@ class Trn1Launcher(dg.ConfigurableResource, PipesClient):
         total = sum(r.seconds for r in results) or len(results)
         shares = [(r.seconds or total / len(results)) / total for r in results]
         return [
-            dataclasses.replace(r, instance_hours=hours * share, usd=hours * share * self.ec2_usd_per_hour)
+            dataclasses.replace(r, instance_hours=hours * share, usd=hours * share * self.ec2.usd_per_hour)
             for r, share in zip(results, shares, strict=True)
         ]
 

@@ -21,13 +21,13 @@ structured. Bedrock's invoke body (`anthropic_version: bedrock-2023-05-31`) stil
 
 import hashlib
 import math
-import os
 import string
 import time
 
 import numpy as np
 from pydantic import Field, PrivateAttr, field_validator
 
+from annapurna_resources.llm.claude_client import claude_client
 from annapurna_resources.llm.judge import DEFAULT_RESEARCH_INTERESTS, Judge, JudgeFailure, JudgeRequest
 from annapurna_resources.storage.paper_index import Neighbour
 
@@ -247,25 +247,15 @@ class ClaudeJudge(Judge):
 
     def client(self):
         if self._client is None:
-            import anthropic
-
-            if self.use_bedrock:
-                self._client = anthropic.AnthropicBedrock(
-                    aws_region=self.aws_region,
-                    base_url=self.base_url or None,
-                    max_retries=self.max_retries,
-                    timeout=self.timeout_s,
-                )
-            else:
-                api_key = self.api_key or os.environ.get("ANTHROPIC_API_KEY")
-                if not api_key:
-                    raise JudgeFailure("no Anthropic API key: set ANTHROPIC_API_KEY")
-                self._client = anthropic.Anthropic(
-                    api_key=api_key,
-                    base_url=self.base_url or None,
-                    max_retries=self.max_retries,
-                    timeout=self.timeout_s,
-                )
+            self._client = claude_client(
+                bedrock=self.use_bedrock,
+                api_key=self.api_key,
+                base_url=self.base_url,
+                aws_region=self.aws_region,
+                max_retries=self.max_retries,
+                timeout_s=self.timeout_s,
+                error=JudgeFailure,
+            )
         return self._client
 
     def _request(self, title: str, abstract: str, neighbours: list[Neighbour]) -> dict:

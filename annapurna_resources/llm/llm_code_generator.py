@@ -21,7 +21,6 @@ comes back with `final_status` "failed" and the reasons, so the asset records it
 import ast
 import hashlib
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from pydantic import Field, PrivateAttr
 
+from annapurna_resources.llm.claude_client import claude_client
 from annapurna_resources.llm.code_contract import ALLOWED_MODULES, check_contract
 from annapurna_resources.llm.code_generator import CodeGenerator
 
@@ -330,26 +330,15 @@ class LlmCodeGenerator(CodeGenerator):
                     max_retries=self.max_retries,
                     timeout=self.request_timeout_s,
                 )
-            elif self.backend == "bedrock":
-                import anthropic
-
-                self._client = anthropic.AnthropicBedrock(
+            elif self.backend in ("anthropic", "bedrock"):
+                self._client = claude_client(
+                    bedrock=self.backend == "bedrock",
+                    api_key=self.api_key,
+                    base_url=self.base_url,
                     aws_region=self.aws_region,
-                    base_url=self.base_url or None,
                     max_retries=self.max_retries,
-                    timeout=self.request_timeout_s,
-                )
-            elif self.backend == "anthropic":
-                import anthropic
-
-                api_key = self.api_key or os.environ.get("ANTHROPIC_API_KEY")
-                if not api_key:
-                    raise LlmError("no Anthropic API key: set ANTHROPIC_API_KEY")
-                self._client = anthropic.Anthropic(
-                    api_key=api_key,
-                    base_url=self.base_url or None,
-                    max_retries=self.max_retries,
-                    timeout=self.request_timeout_s,
+                    timeout_s=self.request_timeout_s,
+                    error=LlmError,
                 )
             else:
                 raise LlmError(f"unknown code generator backend {self.backend!r}: anthropic, bedrock or openai")

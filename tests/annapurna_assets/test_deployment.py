@@ -77,7 +77,7 @@ def test_a_broken_settings_file_says_where(tmp_path, monkeypatch):
     "launcher, message",
     [
         (Trn1Launcher(mode="ssh"), "ssh mode needs a host"),
-        (Trn1Launcher(mode="ssm", s3_bucket="annapurna-test"), "ssm mode needs launcher.ec2_instance_id"),
+        (Trn1Launcher(mode="ssm", ssm={"bucket": "annapurna-test"}), "ssm mode needs launcher.ec2.instance_id"),
     ],
 )
 def test_a_remote_mode_without_its_host_is_refused(launcher, message):

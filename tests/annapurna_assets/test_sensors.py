@@ -67,14 +67,14 @@ def test_folder_sensor_registers_each_file_once_by_content(instance, tmp_path, m
     result = evaluate(local_folder_sensor, instance, defs)
     keys = sorted(result.dynamic_partitions_requests[0].partition_keys)
     assert [k.rsplit("-", 1)[0] for k in keys] == ["one-again", "two"]  # no title: named by the first file name
-    assert not result.run_requests  # paper_lifecycle_sensor starts them
+    assert not result.run_requests  # lifecycle_batch_sensor starts them
     instance.add_dynamic_partitions("papers", keys)
 
     again = evaluate(local_folder_sensor, instance, defs)
     assert again.dynamic_partitions_requests == []
     assert defs.resources["paper_index"].get(keys[0])["source"]["source"] == "local"
 
-    lifecycle = defs.resolve_sensor_def("paper_lifecycle_sensor")
+    lifecycle = defs.resolve_sensor_def("lifecycle_batch_sensor")
     [request] = evaluate(lifecycle, instance, defs).run_requests
     assert run_paper_keys(LIFECYCLE_JOB, request.run_config) == keys
 
@@ -85,7 +85,7 @@ def test_lifecycle_sensor_batches_new_papers_and_skips_started_ones(instance, mo
     keys = [f"iclr-2025-paper-{i:02d}" for i in range(10)]
     instance.add_dynamic_partitions("papers", keys)
     instance.report_runless_asset_event(dg.AssetMaterialization("paper_metadata", partition=keys[0]))
-    lifecycle = defs.resolve_sensor_def("paper_lifecycle_sensor")
+    lifecycle = defs.resolve_sensor_def("lifecycle_batch_sensor")
     result = evaluate(lifecycle, instance, defs)
     batches = [run_paper_keys(LIFECYCLE_JOB, r.run_config) for r in result.run_requests]
     assert batches == [keys[1:5], keys[5:9], keys[9:]] and result.cursor == keys[-1]

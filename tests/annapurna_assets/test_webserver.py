@@ -53,16 +53,20 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
 
 
 def start_ui(annapurna_home: Path, **env) -> tuple[subprocess.Popen, int]:
+    """`annapurna ui` as a user starts it; its output goes to `ui.log` beside the home, as to a terminal that is
+    always read (a pipe nobody reads fills up and blocks the run workers that log to it)."""
     port = free_port()
     annapurna = Path(sys.executable).with_name("annapurna")
-    process = subprocess.Popen(
-        [str(annapurna), "ui", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=annapurna_home.parent,
-        env={**os.environ, "PATH": "/usr/bin:/bin", **env},  # no venv on PATH, as in `make`
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    with (annapurna_home.parent / "ui.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(annapurna), "ui", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=annapurna_home.parent,
+            env={**os.environ, "PATH": "/usr/bin:/bin", **env},  # no venv on PATH, as in `make`
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    process.log_path = annapurna_home.parent / "ui.log"
     return process, port
 
 
@@ -78,7 +82,7 @@ def wait_for(what: str, probe, process: subprocess.Popen, timeout_s: float = 120
             value = None  # not listening yet
         if value:
             return value
-        assert process.poll() is None, process.stderr.read().decode()[-3000:]
+        assert process.poll() is None, process.log_path.read_text(errors="replace")[-3000:]
         time.sleep(1)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -123,7 +127,7 @@ def test_webserver_serves_assets_partitions_and_checks(instance, annapurna_home)
         sensors = {s["name"] for s in data["sensorsOrError"]["results"]}
         assert sensors == {
             "local_folder_sensor",
-            "paper_lifecycle_sensor",
+            "lifecycle_batch_sensor",
             "trn1_batch_sensor",
             "trn1_idle_stop_sensor",
             "check_failure_alert_sensor",
@@ -183,7 +187,7 @@ def test_a_ui_backfill_of_two_conference_years_registers_their_papers_and_starts
                 process,
                 timeout_s=60,
             )
-            # Without another click, the daemon's paper_lifecycle_sensor starts their lifecycle runs.
+            # Without another click, the daemon's lifecycle_batch_sensor starts their lifecycle runs.
             runs = wait_for(
                 "lifecycle runs",
                 lambda: instance.get_runs(dg.RunsFilter(job_name="lifecycle_batch_job")),

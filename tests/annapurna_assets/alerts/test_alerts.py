@@ -149,7 +149,7 @@ def test_lifecycle_posts_accepted_and_code_generated_in_each_paper_thread(instan
     assert isinstance(defs.resources["notifier"], SlackNotifier)
 
     evaluate_sensor(defs, instance, "local_folder_sensor")
-    [request] = evaluate_sensor(defs, instance, "paper_lifecycle_sensor").run_requests
+    [request] = evaluate_sensor(defs, instance, "lifecycle_batch_sensor").run_requests
     assert (
         defs.resolve_job_def(LIFECYCLE_JOB).execute_in_process(instance=instance, run_config=request.run_config).success
     )

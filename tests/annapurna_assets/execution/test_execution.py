@@ -92,7 +92,13 @@ def test_an_unreachable_host_fails_the_batch_run_and_leaves_its_papers_pending(i
     with socket.socket() as probe:  # a loopback port nothing listens on
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    configure(launcher={"kind": "ssh", "ssh_host": "127.0.0.1", "ssh_port": closed_port, "max_wait_minutes": 0})
+    configure(
+        launcher={
+            "kind": "ssh",
+            "ssh": {"host": "127.0.0.1", "port": closed_port},
+            "batching": {"max_wait_minutes": 0},
+        }
+    )
     defs = build_definitions()
     index, blobs = defs.resources["paper_index"], defs.resources["blob_store"]
     code = OfflineCodeGenerator(max_steps=5).generate("local-host", "Graph convolutional networks", "", [])["code"]

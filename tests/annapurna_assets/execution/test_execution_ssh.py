@@ -26,14 +26,16 @@ def test_ten_papers_go_from_the_sensor_over_ssh_to_per_paper_results_and_traces(
     configure(
         launcher={
             "kind": "ssh",
-            "ssh_host": ssh_server.host,
-            "ssh_port": ssh_server.port,
-            "ssh_user": ssh_server.user,
-            "ssh_key_path": ssh_server.key_path,
-            "ssh_known_hosts_path": ssh_server.known_hosts_path,
+            "ssh": {
+                "host": ssh_server.host,
+                "port": ssh_server.port,
+                "user": ssh_server.user,
+                "key_path": ssh_server.key_path,
+                "known_hosts_path": ssh_server.known_hosts_path,
+            },
             "remote_python": sys.executable,
             "remote_work_root": str(remote_root),
-            "time_budget_s": 2,
+            "limits": {"time_budget_s": 2},
         }
     )
     defs = build_definitions()

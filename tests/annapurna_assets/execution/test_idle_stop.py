@@ -21,7 +21,7 @@ def evaluate(instance: dg.DagsterInstance, launcher: Trn1Launcher):
 
 def ssm_launcher(instance_id: str, endpoint: str, idle_minutes: float = IDLE_MINUTES) -> Trn1Launcher:
     return Trn1Launcher(
-        mode="ssm", ec2_instance_id=instance_id, aws_endpoint_url=endpoint, ec2_idle_stop_minutes=idle_minutes
+        mode="ssm", ec2={"instance_id": instance_id, "idle_stop_minutes": idle_minutes}, aws_endpoint_url=endpoint
     )
 
 

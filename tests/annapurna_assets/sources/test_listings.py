@@ -53,7 +53,7 @@ def test_icml_2024_listing_registers_every_paper_and_the_lifecycle_judges_them(i
 
     # The lifecycle sensor batches them; one batch runs through the verdict (no PDF needed to judge).
     with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
-        requests = defs.resolve_sensor_def("paper_lifecycle_sensor")(context).run_requests
+        requests = defs.resolve_sensor_def("lifecycle_batch_sensor")(context).run_requests
     batches = [run_paper_keys(LIFECYCLE_JOB, r.run_config) for r in requests]
     assert sum(map(len, batches)) == 1791 and max(map(len, batches)) == 50
     outcome = defs.resolve_job_def("lifecycle_batch_job").execute_in_process(

@@ -70,7 +70,9 @@ def test_an_unreachable_aws_endpoint_raises_an_infrastructure_error(aws_endpoint
 
 def test_each_paper_pays_its_share_of_the_batch_instance_time(aws_endpoint):
     launcher = Trn1Launcher(
-        mode="ssm", ec2_instance_id=launch_instance(aws_endpoint), aws_endpoint_url=aws_endpoint, ec2_usd_per_hour=2.0
+        mode="ssm",
+        ec2={"instance_id": launch_instance(aws_endpoint), "usd_per_hour": 2.0},
+        aws_endpoint_url=aws_endpoint,
     )
     assert isinstance(launcher.ec2_instance(), Ec2Instance)
     results = [result("fast", seconds=30.0), result("slow", seconds=90.0)]
@@ -79,7 +81,7 @@ def test_each_paper_pays_its_share_of_the_batch_instance_time(aws_endpoint):
 
     assert shared["fast"].instance_hours == pytest.approx(0.25) and shared["fast"].usd == pytest.approx(0.5)
     assert shared["slow"].instance_hours == pytest.approx(0.75) and shared["slow"].usd == pytest.approx(1.5)
-    local = Trn1Launcher(mode="local", ec2_instance_id="i-0123456789abcdef0")
+    local = Trn1Launcher(mode="local", ec2={"instance_id": "i-0123456789abcdef0"})
     assert local.ec2_instance() is None and local._with_instance_cost(results, 3600.0) == results
 
 

@@ -161,12 +161,14 @@ def test_hostile_scripts_are_contained_and_reported(tmp_path, monkeypatch):
         own_tasks = sum(1 for e in os.listdir("/proc") if e.isdigit())  # non-root bwrap: the uid's count is shared
         launcher = Trn1Launcher(
             work_root=str(tmp_path / "runs"),
-            timeout_s=TIMEOUT_S,
-            time_budget_s=2,
             slots=SLOTS,
-            processes_limit=64 if mode == "drop" or mode is None else own_tasks + 64,
-            file_size_limit_mb=16,
-            disk_limit_mb=64,
+            limits={
+                "timeout_s": TIMEOUT_S,
+                "time_budget_s": 2,
+                "processes": 64 if mode == "drop" or mode is None else own_tasks + 64,
+                "file_size_mb": 16,
+                "disk_mb": 64,
+            },
             keep_work_dirs=True,
         )
         started = time.monotonic()

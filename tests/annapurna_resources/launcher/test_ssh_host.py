@@ -27,16 +27,18 @@ HANG = "import time\ntime.sleep(600)\n"
 def ssh_launcher(server, tmp_path, **fields) -> Trn1Launcher:
     settings = {
         "mode": "ssh",
-        "ssh_host": server.host,
-        "ssh_port": server.port,
-        "ssh_user": server.user,
-        "ssh_key_path": server.key_path,
-        "ssh_known_hosts_path": server.known_hosts_path,
+        "ssh": {  # the test's `ssh_<name>` fields override these
+            "host": server.host,
+            "port": server.port,
+            "user": server.user,
+            "key_path": server.key_path,
+            "known_hosts_path": server.known_hosts_path,
+            **{name.removeprefix("ssh_"): fields.pop(name) for name in list(fields) if name.startswith("ssh_")},
+        },
         "remote_work_root": str(tmp_path / "remote"),
         "remote_python": sys.executable,
         "work_root": str(tmp_path / "local"),
-        "timeout_s": 30,
-        "time_budget_s": 2,
+        "limits": {"timeout_s": fields.pop("timeout_s", 30), "time_budget_s": 2},
         "slots": 2,
         **fields,
     }
@@ -205,13 +207,11 @@ def test_device_counts_come_from_neuron_ls_and_nvidia_smi(tmp_path, monkeypatch)
 def test_the_cli_batch_function_runs_over_ssh(ssh_server, tmp_path):
     from annapurna_assets.cli.commands import run_scripts
 
-    fields = ssh_launcher(ssh_server, tmp_path).model_dump(include={"ssh_host", "ssh_port", "ssh_user", "ssh_key_path"})
     [result] = run_scripts(
         {"quick": QUICK},
         "ssh",
         30,
-        **fields,
-        ssh_known_hosts_path=ssh_server.known_hosts_path,
+        ssh=ssh_launcher(ssh_server, tmp_path).ssh,
         remote_python=sys.executable,
         remote_work_root=str(tmp_path / "remote"),
         work_root=str(tmp_path / "local"),

@@ -86,14 +86,13 @@ def trn1(aws_endpoint, monkeypatch):
 def launcher(instance_id: str, endpoint: str, tmp_path, **overrides) -> Trn1Launcher:
     settings = {
         "mode": "ssm",
-        "ec2_instance_id": instance_id,
-        "s3_bucket": BUCKET,
+        "ec2": {"instance_id": instance_id},
+        "ssm": {"bucket": overrides.pop("s3_bucket", BUCKET)},
         "aws_endpoint_url": endpoint,
         "remote_python": sys.executable,
         "remote_work_root": str(tmp_path / "instance"),
         "work_root": str(tmp_path / "runs"),
-        "timeout_s": 30,
-        "time_budget_s": 2,
+        "limits": {"timeout_s": overrides.pop("timeout_s", 30), "time_budget_s": 2},
         "slots": 2,
         **overrides,
     }

@@ -16,7 +16,9 @@ NAN = 'import json\nprint("METRICS: " + json.dumps({"step": 1, "loss": 1.0, "fin
 
 
 def run_batch(scripts: dict[str, str], tmp_path, timeout_s: float = 20):
-    launcher = Trn1Launcher(work_root=str(tmp_path / "runs"), timeout_s=timeout_s, time_budget_s=3, slots=2)
+    launcher = Trn1Launcher(
+        work_root=str(tmp_path / "runs"), limits={"timeout_s": timeout_s, "time_budget_s": 3}, slots=2
+    )
     return {r.paper_key: r for r in run_batch_in_job(launcher, scripts)}
 
 
@@ -72,7 +74,7 @@ def test_on_a_neuron_host_the_neuron_runtime_profiles_and_a_perfetto_trace_comes
         (tools / name).write_text(text)
         (tools / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
-    launcher = Trn1Launcher(work_root=str(tmp_path / "runs"), timeout_s=30, time_budget_s=3, slots=0)
+    launcher = Trn1Launcher(work_root=str(tmp_path / "runs"), limits={"timeout_s": 30, "time_budget_s": 3}, slots=0)
     results = {r.paper_key: r for r in run_batch_in_job(launcher, {"a": NEURON_SCRIPT, "b": NEURON_SCRIPT})}
 
     assert all(r.ok for r in results.values())
