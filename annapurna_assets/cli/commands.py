@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--mode",
         choices=["local", "ssh", "ssm"],
-        help="execution host: this machine, the launcher's ssh_host, or its ec2_instance_id over SSM "
+        help="execution host: this machine, the launcher's ssh.host, or its ec2.instance_id over SSM "
         "(default: the launcher's kind in the deployment settings)",
     )
     run.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="wall-clock limit per script")

@@ -39,7 +39,7 @@ def run_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
         failed_runs += [run for run in wait_for_runs(instance, runs) if run.status != dg.DagsterRunStatus.SUCCESS]
 
         pending = pending_execution(instance, resources["paper_index"])
-        batch_size = resources["launcher"].batch_size
+        batch_size = resources["launcher"].batching.batch_size
         with tqdm(total=len(pending), desc="trn1 batches", unit="paper") as bar:
             while batch := plan_batch(pending, batch_size, max_wait_s=0, now=time.time()):
                 [run] = wait_for_runs(instance, [launch("trn1_batch_job", batch_run_request(batch))])

@@ -1,4 +1,4 @@
-"""Stops the trn1 EC2 instance once no batch has needed it for `ec2_idle_stop_minutes` (the launcher starts it
+"""Stops the trn1 EC2 instance once no batch has needed it for `ec2.idle_stop_minutes` (the launcher starts it
 again for the next batch)."""
 
 import datetime
@@ -28,7 +28,7 @@ def last_batch_end(instance: dg.DagsterInstance) -> float | None:
 )
 def trn1_idle_stop_sensor(context: dg.SensorEvaluationContext, launcher: Trn1Launcher):
     """Stops the EC2 instance when no trn1_batch_job run is in flight and it has been idle (since the last batch
-    ended, or since it was started if that was later) for the launcher's `ec2_idle_stop_minutes`."""
+    ended, or since it was started if that was later) for the launcher's `ec2.idle_stop_minutes`."""
     ec2 = launcher.ec2_instance()
     if ec2 is None:
         return dg.SkipReason(f"no EC2 instance to stop (trn1 mode {launcher.mode}, instance id unset or local)")
