@@ -173,12 +173,21 @@ def cmd_show(args) -> int:
 
 def cmd_config(args) -> int:
     """The deployment as configured: profile, settings file, each resource's kind; `--table`: every setting."""
-    from annapurna_assets.deployment import KINDS, defaults_table, kind_of, load_settings, profile_of, settings_path
+    from annapurna_assets.deployment import (
+        KINDS,
+        build_resources,
+        defaults_table,
+        kind_of,
+        load_settings,
+        profile_of,
+        settings_path,
+    )
 
     if args.table:
         print(defaults_table())
         return 0
     settings = load_settings()
+    build_resources(settings)  # every setting checked, so a misspelt one is named here
     path = settings_path()
     print(f"profile  {profile_of(settings)}")
     print(f"settings {path}" + ("" if path.is_file() else " (none: every setting at its default)"))
@@ -510,7 +519,13 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=cmd_run_scripts)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    from annapurna_assets.deployment import SettingsError
+
+    try:
+        return args.func(args)
+    except SettingsError as error:  # a wrong settings file: say which setting, not a traceback
+        print(f"annapurna: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -98,3 +98,12 @@ def test_the_readme_configuration_table_is_the_code_s():
         read |= set(re.findall(ENV_READ, path.read_text()))
     read = (read | set(SECRETS.values())) - SYSTEM
     assert documented == read, f"only in README: {sorted(documented - read)}; only in code: {sorted(read - documented)}"
+
+
+def test_the_cli_names_a_wrong_setting_without_a_traceback(capsys):
+    from annapurna_assets import cli
+
+    configure(judge={"kind": "gpt"})
+    assert cli.main(["config"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "annapurna: judge.kind is 'gpt': expected one of offline, claude, bedrock"
