@@ -24,10 +24,11 @@ def replayed_openreview(notes: list[dict]) -> Iterator[tuple[Path, object, objec
         import dagster as dg
 
         from annapurna_assets.definitions import build_definitions
+        from tests.conftest import configure
         from tests.fakes.openreview_api import serve_openreview
 
         with serve_openreview(notes) as server, dg.DagsterInstance.get() as instance:
-            os.environ["ANNAPURNA_OPENREVIEW_URL"] = server.url
+            configure(Path(home), paper_sources={"openreview": {"base_url": server.url}})
             yield Path(home), instance, build_definitions()
 
 

@@ -1,7 +1,8 @@
 """Page selection on papers the classifier never saw: recall of the labelled method/setup pages and the share of
-the paper's tokens kept, with the pipeline's selection rule (PageSelectionConfig) and leave-one-paper-out models.
+the paper's tokens kept, with the pipeline's selection rule (the `lifecycle` page budget) and leave-one-paper-out
+models.
 
-    [ANNAPURNA_PAGE_MAX_FRACTION=0.75] .venv/bin/python benchmarks/page_selection.py [DATA_DIR]
+    .venv/bin/python benchmarks/page_selection.py [DATA_DIR]
 
 Prints one line per paper, then a final JSON line with `recall` and `token_fraction` (over all held-out pages).
 """
@@ -16,21 +17,21 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(data_dir: Path) -> dict:
-    from annapurna_assets.codegen.assets import PageSelectionConfig
     from annapurna_assets.codegen.pages.classifier import classification_report, held_out_scores, labelled_papers
     from annapurna_assets.codegen.pages.features import learn_lexicons
     from annapurna_assets.codegen.pages.selection import estimate_tokens, select_pages
+    from annapurna_assets.lifecycle.settings import LifecycleSettings
     from annapurna_assets.settings import DEMO_CORPUS
 
     started = time.perf_counter()
-    config = PageSelectionConfig()
+    config = LifecycleSettings()
     papers = labelled_papers([data_dir / "pdfs", DEMO_CORPUS])
     scores = held_out_scores(papers, learn_lexicons(data_dir))
     kept_useful = useful = kept_tokens = total_tokens = 0
     for paper in papers:
         total = sum(estimate_tokens(p) for p in paper.pages)
-        budget = min(config.budget_tokens, int(config.max_fraction * total))
-        selection = select_pages(paper.pages, budget, scores[paper.name], config.min_probability)
+        budget = min(config.page_budget_tokens, int(config.page_max_fraction * total))
+        selection = select_pages(paper.pages, budget, scores[paper.name], config.page_min_probability)
         wanted = {i + 1 for i, is_useful in enumerate(paper.useful) if is_useful}
         kept_useful += len(wanted & set(selection.pages))
         useful += len(wanted)
@@ -51,7 +52,7 @@ def main(data_dir: Path) -> dict:
         "classifier_precision": report["precision"],
         "classifier_recall": report["recall"],
         "classifier_auc": report["auc"],
-        "budget": f"min({config.budget_tokens} tokens, {config.max_fraction} of the paper)",
+        "budget": f"min({config.page_budget_tokens} tokens, {config.page_max_fraction} of the paper)",
         "seconds": round(time.perf_counter() - started, 1),
     }
 

@@ -14,6 +14,8 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,7 +41,7 @@ def _run_as_postgres() -> tuple[list[str], str]:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        pytest.skip("running as root and there is no `postgres` OS user to run the PostgreSQL server as")
+        raise PostgresUnavailable("running as root and there is no `postgres` OS user to run the PostgreSQL server as")
     return ["runuser", "-u", "postgres", "--"], "postgres"
 
 
@@ -55,12 +57,19 @@ def _checked(command: list[str], what: str) -> None:
         raise RuntimeError(f"{what} failed ({done.returncode}): {done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def _postgres_server():
-    """(host, port, superuser) of a running server; stopped and deleted at the end of the session."""
+class PostgresUnavailable(Exception):
+    """PostgreSQL is not installed here, or there is no OS user to run it as."""
+
+
+@contextmanager
+def loopback_postgres() -> Iterator[tuple[str, int, str]]:
+    """(host, port, superuser) of a server started for the block, in a fresh folder; stopped (pg_ctl, by its data
+    folder) and deleted after it."""
     bin_dir = _bin_dir()
     if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb/pg_ctl in /usr/lib/postgresql/*/bin or on PATH)")
+        raise PostgresUnavailable(
+            "PostgreSQL is not installed (no initdb/pg_ctl in /usr/lib/postgresql/*/bin or on PATH)"
+        )
     as_user, user = _run_as_postgres()
     root = Path(tempfile.mkdtemp(prefix="annapurna-postgres-"))
     data = root / "data"
@@ -83,17 +92,17 @@ def _postgres_server():
         detail = log.read_text()[-2000:] if log.exists() else ""
         shutil.rmtree(root, ignore_errors=True)
         raise RuntimeError(f"could not start PostgreSQL from {bin_dir}; server log:\n{detail}") from None
-    yield "127.0.0.1", port, user
-    subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True, timeout=START_TIMEOUT_S)
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        yield "127.0.0.1", port, user
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True, timeout=START_TIMEOUT_S)
+        shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def postgres_url(_postgres_server) -> str:
-    """A new, empty database on the loopback server: `postgresql://user@127.0.0.1:port/name`."""
+def create_database(host: str, port: int, user: str) -> str:
+    """A new, empty database on the server: `postgresql://user@host:port/name`."""
     import psycopg2
 
-    host, port, user = _postgres_server
     name = f"annapurna_{uuid.uuid4().hex[:12]}"
     connection = psycopg2.connect(host=host, port=port, user=user, dbname="postgres")
     try:
@@ -103,3 +112,19 @@ def postgres_url(_postgres_server) -> str:
     finally:
         connection.close()
     return f"postgresql://{user}@{host}:{port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def _postgres_server():
+    """(host, port, superuser) of a running server for the test session."""
+    try:
+        with loopback_postgres() as server:
+            yield server
+    except PostgresUnavailable as reason:
+        pytest.skip(str(reason))
+
+
+@pytest.fixture
+def postgres_url(_postgres_server) -> str:
+    """A new, empty database on the loopback server."""
+    return create_database(*_postgres_server)

@@ -15,6 +15,7 @@ from annapurna_assets.lifecycle.stage import Check, CheckOutcome, PaperStage, St
 from annapurna_assets.papers.assets import paper_document
 from annapurna_resources import BlobStore, CodeGenerator, PaperIndex
 from annapurna_resources.llm.code_contract import check_contract
+from annapurna_resources.storage.paper_document import CodeSection, PagesSection
 
 if TYPE_CHECKING:  # the classifier (LightGBM, scikit-learn) is loaded when pages are first chosen, not on import
     from annapurna_assets.codegen.pages.classifier import PageClassifier
@@ -58,14 +59,14 @@ def choose_pages(key: str, paper_index: PaperIndex, blob_store: BlobStore, setti
     method = f"lightgbm page classifier ({classifier.info.get('trained', 'bundled')})"
     paper_index.update(
         key,
-        pages={
-            "pages": selection.pages,
-            "scores": selection.scores,
-            "tokens_kept": selection.tokens_kept,
-            "tokens_total": selection.tokens_total,
-            "budget_tokens": budget,
-            "method": method,
-        },
+        pages=PagesSection(
+            pages=selection.pages,
+            scores=selection.scores,
+            tokens_kept=selection.tokens_kept,
+            tokens_total=selection.tokens_total,
+            budget_tokens=budget,
+            method=method,
+        ),
     )
     return StageOutcome(
         metadata={
@@ -123,15 +124,15 @@ def write_code(key: str, paper_index: PaperIndex, blob_store: BlobStore, code_ge
     contract_problems = report.problems or ([result.get("final_error") or "generation failed"] if failed else [])
     paper_index.update(
         key,
-        code={
+        code=CodeSection(
             **result,
-            "ref": ref,
-            "bytes": len(code),
-            "lines": code.count("\n") + 1,
-            "contract_ok": contract_ok,
-            "contract_problems": contract_problems,
-            "generated_at": time.time(),
-        },
+            ref=ref,
+            bytes=len(code),
+            lines=code.count("\n") + 1,
+            contract_ok=contract_ok,
+            contract_problems=contract_problems,
+            generated_at=time.time(),
+        ),
     )
     hyperparameter_rows = "\n".join(
         f"| {h['name']} | {_value(h.get('paper_value'))} | {_value(h.get('used_value'))} | {h.get('page')} |"

@@ -22,6 +22,7 @@ from annapurna_assets.papers.partitions import accepted_papers_partitions
 from annapurna_resources import BlobStore, Notifier, PaperIndex, Trn1Launcher
 from annapurna_resources.launcher.trn1_launcher import ScriptResult
 from annapurna_resources.storage.blob_server import perfetto_url
+from annapurna_resources.storage.paper_document import PaperDocument, ProfileSection, RunSection
 
 RUN_RESULT, PROFILE = (dg.AssetKey(asset) for asset, _, _ in EXECUTION_ASSETS)
 RUN_CHECK = "run_succeeded"
@@ -83,25 +84,25 @@ def _run_ended_message(execution: "PaperExecution") -> str:
     return message
 
 
-def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, run_id) -> PaperExecution:
+def _record(result: ScriptResult, doc: PaperDocument, paper_index, blob_store, launcher, run_id) -> PaperExecution:
     passed, description = run_succeeded(result)
     final = result.final
     device = final.get("device", "unknown")
-    run_section = {
-        "status": result.status,
-        "ok": passed,
-        "reason": result.reason,
-        "exit_code": result.exit_code,
-        "seconds": result.seconds,
-        "device": device,
-        "host": launcher.device_description,
-        "final": final,
-        "metrics": result.metrics,
-        "stdout_tail": result.stdout_tail,
-        "stderr_tail": result.stderr_tail,
-        "code_ref": doc["code"]["ref"],
-        "run_id": run_id,
-    }
+    run_section = RunSection(
+        status=result.status,
+        ok=passed,
+        reason=result.reason,
+        exit_code=result.exit_code,
+        seconds=result.seconds,
+        device=device,
+        host=launcher.device_description,
+        final=final,
+        metrics=result.metrics,
+        stdout_tail=result.stdout_tail,
+        stderr_tail=result.stderr_tail,
+        code_ref=doc["code"]["ref"],
+        run_id=run_id,
+    )
     loss_curve = loss_curve_png(result.metrics, f"{result.paper_key}: loss")
     if loss_curve:
         run_section["loss_curve_ref"] = blob_store.put(loss_curve)
@@ -115,12 +116,12 @@ def _record(result: ScriptResult, doc: dict, paper_index, blob_store, launcher, 
         summary = result.profile_summary
         top = summary.get("top_operators", [])
         split = summary.get("time_split", {})
-        profile_section = {
-            "trace_ref": trace_ref,
-            "top_operators": top,
-            "profiled_optimizer_steps": summary.get("profiled_optimizer_steps", 0),
-            "time_split": split,
-        }
+        profile_section = ProfileSection(
+            trace_ref=trace_ref,
+            top_operators=top,
+            profiled_optimizer_steps=summary.get("profiled_optimizer_steps", 0),
+            time_split=split,
+        )
         rows = "\n".join(
             f"| {op['name'][:60]} | {op['calls']} | {op['self_cpu_ms']:.2f} | {op['cpu_total_ms']:.2f} | "
             f"{op['self_device_ms']:.2f} |"

@@ -11,6 +11,7 @@ from annapurna_assets.papers.assets import paper_document
 from annapurna_assets.papers.partitions import accepted_papers_partitions
 from annapurna_resources import Judge, MiniLMEmbedder, PaperIndex
 from annapurna_resources.llm.judge import JudgeFailure, JudgeRequest
+from annapurna_resources.storage.paper_document import NeighbourEntry, VerdictSection
 
 NEIGHBOURS = 5
 
@@ -140,22 +141,22 @@ def adopt_earlier_verdicts(instance: dg.DagsterInstance, paper_index: PaperIndex
     return sum(decision == "accept" for decision in decisions.values())
 
 
-def failed_verdict(judge: Judge, reason: str, neighbours: list) -> dict:
+def failed_verdict(judge: Judge, reason: str, neighbours: list) -> VerdictSection:
     """What is recorded when the judge could not decide: an error, never a reject."""
-    return {
-        "judge": getattr(judge, "name", type(judge).__name__),
-        "model": getattr(judge, "model_id", ""),
-        "prompt_version": judge.prompt_version() if hasattr(judge, "prompt_version") else "",
-        "error": reason,
-        "decision": None,
-        "relevance": None,
-        "novelty": None,
-        "reasons": [],
-        "neighbours": [{"key": n.key, "title": n.title, "similarity": round(n.similarity, 4)} for n in neighbours],
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cost_usd": 0.0,
-    }
+    return VerdictSection(
+        judge=getattr(judge, "name", type(judge).__name__),
+        model=getattr(judge, "model_id", ""),
+        prompt_version=judge.prompt_version() if hasattr(judge, "prompt_version") else "",
+        error=reason,
+        decision=None,
+        relevance=None,
+        novelty=None,
+        reasons=[],
+        neighbours=[NeighbourEntry(key=n.key, title=n.title, similarity=round(n.similarity, 4)) for n in neighbours],
+        input_tokens=0,
+        output_tokens=0,
+        cost_usd=0.0,
+    )
 
 
 def _score(verdict: dict, name: str) -> float:

@@ -17,9 +17,10 @@ from annapurna_resources import BlobStore, PaperIndex, PaperSources, PdfFetcher
 from annapurna_resources.sources.listed_paper import ListedPaper
 from annapurna_resources.sources.paper_sources import SourceUnavailable
 from annapurna_resources.sources.pdf_fetcher import PdfUnavailable
+from annapurna_resources.storage.paper_document import MetadataSection, PaperDocument, PdfSection, TextSection
 
 
-def paper_document(paper_index: PaperIndex, paper_key: str, *sections: str) -> dict:
+def paper_document(paper_index: PaperIndex, paper_key: str, *sections: str) -> PaperDocument:
     """The paper's index document, failing clearly when an earlier stage has not run for it."""
     doc = paper_index.get(paper_key)
     if doc is None:
@@ -90,13 +91,13 @@ def describe_paper(
             paper.abstract, abstract_from = heading.abstract, "pdf"
     if not paper.title and doc["source"].get("file_name"):
         paper.title, title_from = doc["source"]["file_name"].rsplit(".", 1)[0], "file name"
-    metadata = {
+    metadata = MetadataSection(
         **paper.to_dict(),
-        "listing": doc["source"].get("listing", ""),
-        "title_from": title_from,
-        "abstract_from": abstract_from if paper.abstract else "",
-        "pdf_ref": pdf_ref,
-    }
+        listing=doc["source"].get("listing", ""),
+        title_from=title_from,
+        abstract_from=abstract_from if paper.abstract else "",
+        pdf_ref=pdf_ref,
+    )
     paper_index.update(key, metadata=metadata)
     paper_index.index_text(key, paper.title, paper.abstract, "")
     judgeable = bool(paper.title and paper.abstract)
@@ -134,7 +135,7 @@ def store_pdf(key: str, paper_index: PaperIndex, blob_store: BlobStore, pdf_fetc
         url = doc["metadata"].get("pdf_url") or doc["source"].get("pdf_uri", "")
         data, ref, fetched = fetch_pdf_once(doc, url, blob_store, pdf_fetcher)
     except PdfUnavailable as error:
-        paper_index.update(key, pdf={"ref": "", "readable": False, "problem": str(error), "page_count": 0})
+        paper_index.update(key, pdf=PdfSection(ref="", readable=False, problem=str(error), page_count=0))
         return StageOutcome(
             metadata={"problem": str(error), "url": doc["metadata"].get("pdf_url", "")},
             checks=[CheckOutcome("readable_pdf", False, str(error), {"problem": str(error)})],
@@ -142,14 +143,14 @@ def store_pdf(key: str, paper_index: PaperIndex, blob_store: BlobStore, pdf_fetc
     inspection = inspect_pdf(data)
     paper_index.update(
         key,
-        pdf={
-            "ref": ref,
-            "size": len(data),
-            "readable": inspection.readable,
-            "problem": inspection.problem,
-            "page_count": inspection.page_count,
-            "pdf_title": inspection.pdf_title,
-        },
+        pdf=PdfSection(
+            ref=ref,
+            size=len(data),
+            readable=inspection.readable,
+            problem=inspection.problem,
+            page_count=inspection.page_count,
+            pdf_title=inspection.pdf_title,
+        ),
     )
     return StageOutcome(
         metadata={
@@ -183,13 +184,13 @@ def extract_text(key: str, paper_index: PaperIndex, blob_store: BlobStore) -> St
     paper_index.index_text(key, metadata["title"], metadata["abstract"], full_text)
     paper_index.update(
         key,
-        text={
-            "ref": text_ref,
-            "pages": len(pages),
-            "chars": len(full_text),
-            "words": len(full_text.split()),
-            "problem": problem,
-        },
+        text=TextSection(
+            ref=text_ref,
+            pages=len(pages),
+            chars=len(full_text),
+            words=len(full_text.split()),
+            problem=problem,
+        ),
     )
     return StageOutcome(
         metadata={

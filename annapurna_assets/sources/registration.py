@@ -15,6 +15,7 @@ from annapurna_assets.papers.partitions import arxiv_paper_key, papers_partition
 from annapurna_assets.sources.dedup import DuplicateFinder
 from annapurna_resources import PaperIndex
 from annapurna_resources.sources.listed_paper import ListedPaper
+from annapurna_resources.storage.paper_document import SourceSection, SourceVersion
 
 CONFERENCE_FIELDS = ("venue", "year", "decision", "track", "keywords", "primary_area", "forum_url", "proceedings_url")
 
@@ -104,13 +105,13 @@ def register_papers(
         new_records.append(
             (
                 key,
-                {
-                    "source": paper.source,
-                    "source_id": paper.source_id,
-                    "listing": listing,
-                    "pdf_uri": paper.pdf_url,
-                    "paper": paper.to_dict(),
-                },
+                SourceSection(
+                    source=paper.source,
+                    source_id=paper.source_id,
+                    listing=listing,
+                    pdf_uri=paper.pdf_url,
+                    paper=paper.to_dict(),
+                ),
             )
         )
         registration.new_keys.append(key)
@@ -132,13 +133,13 @@ def _store_merge(paper_index, key: str, merged: ListedPaper, version: ListedPape
     source = doc.get("source", {})
     versions = source.get("versions", [])
     versions.append(
-        {
-            "source": version.source,
-            "source_id": version.source_id,
-            "listing": listing,
-            "matched_by": reason,
-            "pdf_url": version.pdf_url,
-            "title": version.title,
-        }
+        SourceVersion(
+            source=version.source,
+            source_id=version.source_id,
+            listing=listing,
+            matched_by=reason,
+            pdf_url=version.pdf_url,
+            title=version.title,
+        )
     )
     paper_index.update(key, source={**source, "paper": merged.to_dict(), "versions": versions})

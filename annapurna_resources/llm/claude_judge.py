@@ -29,6 +29,7 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from annapurna_resources.llm.claude_client import claude_client
 from annapurna_resources.llm.judge import DEFAULT_RESEARCH_INTERESTS, Judge, JudgeFailure, JudgeRequest
+from annapurna_resources.storage.paper_document import NeighbourEntry, VerdictSection
 from annapurna_resources.storage.paper_index import Neighbour
 
 DEFAULT_CLAUDE_MODEL = "claude-sonnet-4-5"
@@ -172,7 +173,7 @@ def _custom_id(index: int) -> str:
     return f"paper-{index}"
 
 
-def _neighbour_dict(neighbour: Neighbour) -> dict:
+def _neighbour_dict(neighbour: Neighbour) -> NeighbourEntry:
     return {"key": neighbour.key, "title": neighbour.title, "similarity": round(neighbour.similarity, 4)}
 
 
@@ -271,7 +272,7 @@ class ClaudeJudge(Judge):
 
     def judge(
         self, title: str, abstract: str, neighbours: list[Neighbour], paper_vector: np.ndarray | None = None
-    ) -> dict:
+    ) -> VerdictSection:
         import anthropic
 
         try:
@@ -286,7 +287,7 @@ class ClaudeJudge(Judge):
             raise JudgeFailure(f"{self.name} request failed: {type(error).__name__}: {error}") from error
         return self._verdict_from_message(response, neighbours)
 
-    def judge_many(self, requests: list[JudgeRequest]) -> list[dict | JudgeFailure]:
+    def judge_many(self, requests: list[JudgeRequest]) -> list[VerdictSection | JudgeFailure]:
         """One Message Batch (half price, answers within 24 h) when `use_message_batches` is on and there are at
         least `batch_min_papers` requests; one request per paper otherwise (and always on Bedrock, whose batch
         inference is an S3 job, not this API)."""
@@ -347,7 +348,7 @@ class ClaudeJudge(Judge):
         except anthropic.AnthropicError as error:
             raise JudgeFailure(f"Message Batch failed: {type(error).__name__}: {error}") from error
 
-    def _verdict_from_message(self, response, neighbours: list[Neighbour], price_factor: float = 1.0) -> dict:
+    def _verdict_from_message(self, response, neighbours: list[Neighbour], price_factor: float = 1.0) -> VerdictSection:
         if response.stop_reason == "refusal":
             details = getattr(response, "stop_details", None)
             explanation = getattr(details, "explanation", None) or getattr(details, "category", None) or ""
@@ -370,7 +371,7 @@ class ClaudeJudge(Judge):
 
     def _verdict(
         self, answer: dict, neighbours: list[Neighbour], input_tokens: int, output_tokens: int, price_factor: float
-    ) -> dict:
+    ) -> VerdictSection:
         by_key = {n.key: n for n in neighbours}
         similar = answer["similar_to_indexed"] == "yes"
         named = by_key.get(answer["most_similar_key"])

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import Field, PrivateAttr
 
 from annapurna_resources.llm.embeddings import MiniLMEmbedder
+from annapurna_resources.storage.paper_document import VerdictSection
 from annapurna_resources.storage.paper_index import Neighbour
 
 DEFAULT_RESEARCH_INTERESTS = """\
@@ -51,11 +52,11 @@ class Judge(dg.ConfigurableResource):
 
     def judge(
         self, title: str, abstract: str, neighbours: list[Neighbour], paper_vector: np.ndarray | None = None
-    ) -> dict:
+    ) -> VerdictSection:
         """`paper_vector` is the MiniLM embedding of "title. abstract" when the caller has it already."""
         raise NotImplementedError
 
-    def judge_many(self, requests: list[JudgeRequest]) -> list[dict | JudgeFailure]:
+    def judge_many(self, requests: list[JudgeRequest]) -> list[VerdictSection | JudgeFailure]:
         """A verdict or the JudgeFailure for each request, in order; one paper's failure never stops the others.
         Judges with a cheaper way to judge many papers at once (Claude's Message Batches) override this."""
         verdicts: list[dict | JudgeFailure] = []
@@ -99,7 +100,7 @@ class OfflineJudge(Judge):
 
     def judge(
         self, title: str, abstract: str, neighbours: list[Neighbour], paper_vector: np.ndarray | None = None
-    ) -> dict:
+    ) -> VerdictSection:
         interests = interests_from_profile(self.research_interests)
         if not interests:
             raise ValueError("the research-interests profile is empty: nothing to judge against")

@@ -13,6 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.web import WebClient
 
 from annapurna_resources.notify.notifier import Notifier
+from annapurna_resources.storage.paper_document import SlackSection
 from annapurna_resources.storage.paper_index import PaperIndex
 
 _TOKEN_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
@@ -43,7 +44,7 @@ class SlackNotifier(Notifier):
             return
         reply = self._post(log, f"{self._headline(paper_key)}\n{message}")
         if reply is not None:
-            self.paper_index.update(paper_key, slack={"channel": self.channel, "thread_ts": reply["ts"]})
+            self.paper_index.update(paper_key, slack=SlackSection(channel=self.channel, thread_ts=reply["ts"]))
 
     def channel_alert(self, log, message: str) -> None:
         if self._ready(log):

@@ -13,12 +13,13 @@ Writes ask for `refresh=wait_for`, so a search made after a write returns sees i
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import TypeVar, Unpack
 
 import dagster as dg
 import numpy as np
 from pydantic import Field, PrivateAttr
 
+from annapurna_resources.storage.paper_document import PaperDocument, SourceSection
 from annapurna_resources.storage.paper_index import Neighbour, PaperIndex, SearchHit
 
 EMBEDDING_DIMENSION = 384  # all-MiniLM-L6-v2
@@ -217,7 +218,7 @@ class OpenSearchPaperIndex(PaperIndex):
 
     # documents ----------------------------------------------------------------------------------
 
-    def register_many(self, records: list[tuple[str, dict]]) -> int:
+    def register_many(self, records: list[tuple[str, SourceSection]]) -> int:
         """`register` for many papers in `_bulk` requests of create actions; returns how many were new."""
         from opensearchpy import helpers
 
@@ -238,7 +239,7 @@ class OpenSearchPaperIndex(PaperIndex):
         now = _millis()
         return {"key": key, "sections": _encoded({"source": source}), "created_at": now, "updated_at": now}
 
-    def update(self, key: str, **sections: object) -> dict:
+    def update(self, key: str, **sections: Unpack[PaperDocument]) -> PaperDocument:
         """Replace the given sections of the paper's document (creating it if needed); returns the document."""
         client = self.client
         now = _millis()
@@ -254,7 +255,7 @@ class OpenSearchPaperIndex(PaperIndex):
         )
         return _sections(answer["get"]["_source"])
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> PaperDocument | None:
         from opensearchpy import NotFoundError
 
         client = self.client
@@ -267,7 +268,7 @@ class OpenSearchPaperIndex(PaperIndex):
             return None
         return _sections(answer["_source"]) or None  # a document only text or a vector went into is no paper yet
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
+    def get_many(self, keys: Iterable[str]) -> dict[str, PaperDocument]:
         client = self.client
         keys = list(dict.fromkeys(keys))
         docs: dict[str, dict] = {}
@@ -282,7 +283,7 @@ class OpenSearchPaperIndex(PaperIndex):
             docs |= {d["_id"]: _sections(d["_source"]) for d in answer["docs"] if d.get("found") and d["_source"]}
         return docs
 
-    def all_documents(self) -> dict[str, dict]:
+    def all_documents(self) -> dict[str, PaperDocument]:
         return {hit["_id"]: _sections(hit["_source"]) for hit in self._every_hit(["sections"]) if hit["_source"]}
 
     def _every_hit(self, fields: list[str]) -> Iterator[dict]:

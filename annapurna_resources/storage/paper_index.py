@@ -14,12 +14,14 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
 import dagster as dg
 import numpy as np
 from pydantic import Field, PrivateAttr
 
 from annapurna_resources.storage.home import state_path
+from annapurna_resources.storage.paper_document import PaperDocument, SourceSection
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS papers (
@@ -52,22 +54,22 @@ class PaperIndex(dg.ConfigurableResource, abc.ABC):
     """What every stage needs from the paper index; `SqlitePaperIndex` (default) and `OpenSearchPaperIndex`."""
 
     @abc.abstractmethod
-    def register_many(self, records: list[tuple[str, dict]]) -> int:
+    def register_many(self, records: list[tuple[str, SourceSection]]) -> int:
         """Create each paper's document from its source record (one that exists is left as it is); how many were
         new."""
 
     @abc.abstractmethod
-    def update(self, key: str, **sections: object) -> dict:
+    def update(self, key: str, **sections: Unpack[PaperDocument]) -> PaperDocument:
         """Replace the given sections of the paper's document (creating it if needed); returns the document."""
 
     @abc.abstractmethod
-    def get(self, key: str) -> dict | None: ...
+    def get(self, key: str) -> PaperDocument | None: ...
 
     @abc.abstractmethod
-    def get_many(self, keys: Iterable[str]) -> dict[str, dict]: ...
+    def get_many(self, keys: Iterable[str]) -> dict[str, PaperDocument]: ...
 
     @abc.abstractmethod
-    def all_documents(self) -> dict[str, dict]: ...
+    def all_documents(self) -> dict[str, PaperDocument]: ...
 
     @abc.abstractmethod
     def index_text(self, key: str, title: str, abstract: str, text: str) -> None: ...
@@ -111,7 +113,7 @@ class SqlitePaperIndex(PaperIndex):
 
     # documents ---------------------------------------------------------------------------------
 
-    def register_many(self, records: list[tuple[str, dict]]) -> int:
+    def register_many(self, records: list[tuple[str, SourceSection]]) -> int:
         """`register` for many papers in one transaction; returns how many were new."""
         now = time.time()
         with self._connect() as db:
@@ -122,7 +124,7 @@ class SqlitePaperIndex(PaperIndex):
             )
             return db.total_changes - before
 
-    def update(self, key: str, **sections: object) -> dict:
+    def update(self, key: str, **sections: Unpack[PaperDocument]) -> PaperDocument:
         """Replace the given sections of the paper's document (creating it if needed); returns the document."""
         now = time.time()
         with self._connect() as db:
@@ -136,12 +138,12 @@ class SqlitePaperIndex(PaperIndex):
             )
         return doc
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> PaperDocument | None:
         with self._connect() as db:
             row = db.execute("SELECT doc FROM papers WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
+    def get_many(self, keys: Iterable[str]) -> dict[str, PaperDocument]:
         keys = list(keys)
         docs: dict[str, dict] = {}
         with self._connect() as db:
@@ -152,7 +154,7 @@ class SqlitePaperIndex(PaperIndex):
                     docs[key] = json.loads(doc)
         return docs
 
-    def all_documents(self) -> dict[str, dict]:
+    def all_documents(self) -> dict[str, PaperDocument]:
         with self._connect() as db:
             return {key: json.loads(doc) for key, doc in db.execute("SELECT key, doc FROM papers")}
 
