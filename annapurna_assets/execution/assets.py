@@ -14,7 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from annapurna_assets.execution.loss_curve import loss_curve_png
-from annapurna_assets.lifecycle.runs import EXECUTION_JOB, EXECUTION_OP, TRN1_POOL
+from annapurna_assets.lifecycle.runs import EXECUTION_JOB, EXECUTION_KIND, EXECUTION_OP, KIND_TAG, TRN1_POOL
 from annapurna_assets.lifecycle.stage import CheckOutcome, StageOutcome, stage_events
 from annapurna_assets.lifecycle.stages import EXECUTION_ASSETS, PAPER_CHAIN
 from annapurna_assets.papers.assets import paper_document
@@ -272,7 +272,7 @@ def execution_events(context, executions: list[PaperExecution], in_asset: bool) 
 
 @dg.job(
     name=EXECUTION_JOB,
-    tags={"annapurna/kind": "trn1-batch", "dagster/max_retries": "0"},
+    tags={KIND_TAG: EXECUTION_KIND, "dagster/max_retries": "0"},
     executor_def=dg.in_process_executor,
 )
 def trn1_batch_job():

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 from pydantic import Field
 
-from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, LIFECYCLE_OP
+from annapurna_assets.lifecycle.runs import KIND_TAG, LIFECYCLE_JOB, LIFECYCLE_KIND, LIFECYCLE_OP
 from annapurna_assets.lifecycle.stage import PaperStage
 from annapurna_assets.lifecycle.stages import LIFECYCLE_STAGES, STAGE_NAMES, paper_stage_events
 
@@ -127,7 +127,7 @@ def _steps() -> list[dg.OpDefinition]:
 STEPS = _steps()
 
 
-@dg.job(name=LIFECYCLE_JOB, tags={"annapurna/kind": "lifecycle-batch"}, executor_def=dg.in_process_executor)
+@dg.job(name=LIFECYCLE_JOB, tags={KIND_TAG: LIFECYCLE_KIND}, executor_def=dg.in_process_executor)
 def lifecycle_batch_job():
     """The lifecycle of a batch of papers, stage by stage, from metadata to generated code (launched by
     lifecycle_batch_sensor; paper keys in the run config). Each paper's materializations and checks are its own."""

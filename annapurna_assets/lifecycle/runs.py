@@ -12,6 +12,9 @@ EXECUTION_JOB = "trn1_batch_job"
 EXECUTION_OP = "run_trn1_batch"
 LLM_POOL = "llm"  # bounds concurrent LLM calls across runs: the judging and code-writing steps claim it
 TRN1_POOL = "trn1"  # one batch on the execution host at a time
+KIND_TAG = "annapurna/kind"  # dagster.yaml's run queue limits each kind of run by this tag
+LIFECYCLE_KIND = "lifecycle-batch"
+EXECUTION_KIND = "trn1-batch"
 
 IN_FLIGHT = (
     dg.DagsterRunStatus.QUEUED,

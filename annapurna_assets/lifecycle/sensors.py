@@ -3,6 +3,7 @@ pending code is batched onto trn1."""
 
 import hashlib
 import json
+import math
 import time
 
 import dagster as dg
@@ -10,7 +11,9 @@ import dagster as dg
 from annapurna_assets.lifecycle.progress import in_lifecycle_runs, materialized, pending_execution
 from annapurna_assets.lifecycle.runs import (
     EXECUTION_JOB,
+    KIND_TAG,
     LIFECYCLE_JOB,
+    LIFECYCLE_KIND,
     execution_run_config,
     lifecycle_run_config,
 )
@@ -86,22 +89,53 @@ def lifecycle_run_request(paper_keys: list[str], through: str = "generated_code"
     )
 
 
+MIN_PAPERS_PER_RUN = 25  # fewer papers than this do not pay for a run's process start and model load
+
+
+def parallel_lifecycle_runs(instance: dg.DagsterInstance) -> int:
+    """How many lifecycle runs the instance's run queue starts at once (dagster.yaml's `concurrency.runs`)."""
+    queue = instance.get_concurrency_config().run_queue_config
+    if queue is None:  # no queue: runs start as they are requested
+        return 1
+    limits = [
+        limit["limit"]
+        for limit in queue.tag_concurrency_limits
+        if limit.get("key") == KIND_TAG and limit.get("value") == LIFECYCLE_KIND
+    ]
+    if queue.max_concurrent_runs >= 0:
+        limits.append(queue.max_concurrent_runs)
+    return max(1, min(limits, default=1))
+
+
+def split_into_runs(keys: list[str], most_per_run: int, parallel: int) -> list[list[str]]:
+    """Runs sized to the work, of equal sizes: enough to fill the `parallel` run slots (each run at least
+    MIN_PAPERS_PER_RUN papers), more in whole waves of `parallel` runs when a run would exceed `most_per_run`."""
+    waves = math.ceil(len(keys) / (most_per_run * parallel))
+    filled = min(waves * parallel, len(keys) // MIN_PAPERS_PER_RUN)
+    runs = max(1, math.ceil(len(keys) / most_per_run), filled)
+    size = math.ceil(len(keys) / runs)
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
+
+
 @dg.sensor(
     job_name=LIFECYCLE_JOB,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts lifecycle_batch_job for newly registered papers (from listings or the folder), "
-    "lifecycle.batch_size papers per run.",
+    description="Starts lifecycle_batch_job for newly registered papers (from listings or the folder): runs sized to "
+    "the work, as many as the run queue starts at once, at most lifecycle.batch_size papers each.",
 )
 def lifecycle_batch_sensor(
     context: dg.SensorEvaluationContext, lifecycle: LifecycleSettings
 ) -> dg.SensorResult | dg.SkipReason:
-    """Runs the lifecycle of newly registered papers (from listings or the folder), `batch_size` per run."""
+    """Runs the lifecycle of newly registered papers (from listings or the folder).
+
+    A run costs a process start and a model load, so the papers are split into as few runs as keep the run queue's
+    lifecycle slots busy; a paper's failure stays its own inside a run.
+    """
     keys = papers_to_start(context.instance, context.cursor)
     if not keys:
         return dg.SkipReason("no newly registered papers")
-    size = lifecycle.batch_size
-    batches = [keys[i : i + size] for i in range(0, len(keys), size)]
+    batches = split_into_runs(keys, lifecycle.batch_size, parallel_lifecycle_runs(context.instance))
     context.log.info(f"{len(keys)} new paper(s) in {len(batches)} lifecycle run(s)")
     return dg.SensorResult(run_requests=[lifecycle_run_request(b) for b in batches], cursor=keys[-1])
 

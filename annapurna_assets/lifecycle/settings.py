@@ -7,7 +7,11 @@ from pydantic import Field
 class LifecycleSettings(dg.ConfigurableResource):
     """Settings of the lifecycle itself, the same for the per-paper assets and `lifecycle_batch_job`."""
 
-    batch_size: int = Field(default=50, ge=1, description="Papers per run that lifecycle_batch_sensor starts.")
+    batch_size: int = Field(
+        default=1000,
+        ge=1,
+        description="Most papers in one run of lifecycle_batch_sensor (it sizes runs to the work and the run queue).",
+    )
     llm_concurrency: int = Field(default=4, ge=1, description="Steps calling an LLM at once (the `llm` pool's limit).")
     page_budget_tokens: int = Field(
         default=30_000, ge=1, description="At most this many tokens of pages reach the code generator."

@@ -6,7 +6,13 @@ from dagster._core.storage.dagster_run import DagsterRunStatus
 
 from annapurna_assets.definitions import build_definitions
 from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, run_paper_keys
-from annapurna_assets.lifecycle.sensors import local_folder_sensor, plan_batch, trn1_batch_sensor
+from annapurna_assets.lifecycle.sensors import (
+    local_folder_sensor,
+    parallel_lifecycle_runs,
+    plan_batch,
+    split_into_runs,
+    trn1_batch_sensor,
+)
 from tests.conftest import configure, make_pdf
 
 
@@ -79,6 +85,15 @@ def test_folder_sensor_registers_each_file_once_by_content(instance, tmp_path, m
     assert run_paper_keys(LIFECYCLE_JOB, request.run_config) == keys
 
 
+def test_runs_are_sized_to_the_work_and_the_run_queue(instance):
+    keys = [f"p{i}" for i in range(4008)]
+    assert parallel_lifecycle_runs(instance) == 3  # dagster.yaml: lifecycle-batch runs limited to 3 (of 4)
+    assert [len(run) for run in split_into_runs(keys, 1000, 3)] == [668] * 6  # two waves of three runs
+    assert [len(run) for run in split_into_runs(keys[:100], 1000, 3)] == [34, 34, 32]  # the slots filled
+    assert [len(run) for run in split_into_runs(keys[:30], 1000, 3)] == [30]  # too few for a second run
+    assert [len(run) for run in split_into_runs(keys[:9], 4, 3)] == [3, 3, 3]  # never above most_per_run
+
+
 def test_lifecycle_sensor_batches_new_papers_and_skips_started_ones(instance, monkeypatch):
     configure(lifecycle={"batch_size": 4})
     defs = build_definitions()
@@ -88,7 +103,7 @@ def test_lifecycle_sensor_batches_new_papers_and_skips_started_ones(instance, mo
     lifecycle = defs.resolve_sensor_def("lifecycle_batch_sensor")
     result = evaluate(lifecycle, instance, defs)
     batches = [run_paper_keys(LIFECYCLE_JOB, r.run_config) for r in result.run_requests]
-    assert batches == [keys[1:5], keys[5:9], keys[9:]] and result.cursor == keys[-1]
+    assert batches == [keys[1:4], keys[4:7], keys[7:]] and result.cursor == keys[-1]  # at most 4, equal sizes
 
     # Runs in flight hold their papers; a later tick (from the cursor) sees only papers registered since.
     job = defs.resolve_job_def("lifecycle_batch_job")
