@@ -15,15 +15,19 @@ read through `dg.EnvVar` from the variables in `SECRETS`. Asset code names only 
 one place that picks implementations, and a backend's client library is imported only when it is chosen.
 """
 
+from __future__ import annotations
+
 import importlib
 import os
 import typing
 from pathlib import Path
 
-import dagster as dg
 import yaml
 
 from annapurna_resources.storage.home import annapurna_home
+
+if typing.TYPE_CHECKING:  # Dagster is imported where resources are built: `annapurna status` reads kinds without it
+    import dagster as dg
 
 PROFILES = {
     "local": {
@@ -168,6 +172,8 @@ def _build(
 ) -> dg.ConfigurableResource:
     """`cls` from the file's `fields`, with the kind's fixed fields, the shared resources it takes, the `aws:`
     settings and its secrets; nested resources (paper_sources' sources) are built from their own sections."""
+    import dagster as dg
+
     known = cls.model_fields
     _refuse_unknown(cls, resource, {name: value for name, value in fields.items() if name != "kind"})
     values = {name: value for name, value in fields.items() if name != "kind"}
@@ -253,11 +259,15 @@ def _setting_rows(cls, path: str, kinds: str, fixed: set[str] = frozenset()) -> 
 
 def _config_class(annotation) -> type | None:
     """The settings group a field holds (`launcher.limits`, `launcher.ssh`, ...), else None."""
+    import dagster as dg
+
     return annotation if isinstance(annotation, type) and issubclass(annotation, dg.Config) else None
 
 
 def _resource_class(annotation) -> type | None:
     """The resource class a field takes (Dagster declares such a field as `Resource | PartialResource`), else None."""
+    import dagster as dg
+
     for candidate in typing.get_args(annotation) or (annotation,):
         if isinstance(candidate, type) and issubclass(candidate, dg.ConfigurableResource):
             return candidate

@@ -88,7 +88,7 @@ def cmd_demo(args) -> int:
 
 def cmd_status(args) -> int:
     from annapurna_assets.deployment import kind_of, load_settings
-    from annapurna_assets.lifecycle.stages import COUNTED_SECTIONS
+    from annapurna_assets.lifecycle.sections import COUNTED_SECTIONS
     from annapurna_resources.storage import paper_counts
 
     index_file = annapurna_home() / "index.sqlite"

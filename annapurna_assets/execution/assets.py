@@ -24,7 +24,7 @@ from annapurna_resources.launcher.trn1_launcher import ScriptResult
 from annapurna_resources.storage.blob_server import perfetto_url
 from annapurna_resources.storage.paper_document import PaperDocument, ProfileSection, RunSection
 
-RUN_RESULT, PROFILE = (dg.AssetKey(asset) for asset, _, _ in EXECUTION_ASSETS)
+RUN_RESULT, PROFILE = (dg.AssetKey(asset) for asset in EXECUTION_ASSETS)
 RUN_CHECK = "run_succeeded"
 
 

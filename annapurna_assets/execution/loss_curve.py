@@ -3,11 +3,6 @@
 import io
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: files only
-import matplotlib.pyplot as plt  # noqa: E402
-
 
 def loss_points(metrics: list[dict]) -> list[tuple[float, float]]:
     """(step, loss) of every METRICS line that has both as finite numbers, in step order, last value per step."""
@@ -29,16 +24,16 @@ def loss_curve_png(metrics: list[dict], title: str) -> bytes | None:
     points = loss_points(metrics)
     if len(points) < 2:
         return None
-    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=100)
-    try:
-        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, linewidth=1.5)
-        axes.set_xlabel("step")
-        axes.set_ylabel("loss")
-        axes.set_title(title[:80], fontsize=10)
-        axes.grid(alpha=0.3)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
-    finally:
-        plt.close(figure)
+    from matplotlib.figure import Figure  # imported here: matplotlib takes a second to load, and few runs plot
+
+    figure = Figure(figsize=(6, 3.5), dpi=100)  # no pyplot: no global state, no display
+    axes = figure.subplots()
+    axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, linewidth=1.5)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.set_title(title[:80], fontsize=10)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

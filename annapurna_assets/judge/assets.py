@@ -184,8 +184,6 @@ verdict_stage = PaperStage(
     "and abstract (before any PDF is downloaded). An accepted paper joins the `accepted_papers` partitions that the "
     "later assets use; a rejected paper is finished here.",
     group="judge",
-    section="verdict",
-    counted_as="judged",
     step="judge_papers",
     pool=LLM_POOL,
     accepted_only=False,

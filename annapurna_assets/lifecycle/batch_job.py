@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 import dagster as dg
 from pydantic import Field
 
-from annapurna_assets.lifecycle.runs import KIND_TAG, LIFECYCLE_JOB, LIFECYCLE_KIND, LIFECYCLE_OP
+from annapurna_assets.lifecycle.runs import (
+    KIND_TAG,
+    LIFECYCLE_JOB,
+    LIFECYCLE_KIND,
+    LIFECYCLE_OP,
+    parallel_lifecycle_runs,
+)
 from annapurna_assets.lifecycle.stage import PaperStage
 from annapurna_assets.lifecycle.stages import LIFECYCLE_STAGES, STAGE_NAMES, paper_stage_events
 
@@ -70,6 +76,8 @@ def step_op(name: str, stages: list[PaperStage], first: bool, last: bool) -> dg.
     description = f"{', '.join(stage.asset for stage in stages)} for every paper of the batch still going."
 
     def run(context: dg.OpExecutionContext, batch: PaperBatch) -> Iterator:
+        if "embedder" in options["required_resource_keys"]:  # other lifecycle runs embed beside this one
+            context.resources.embedder.share_cpus(parallel_lifecycle_runs(context.instance))
         for stage in stages:
             yield from run_stage(context, batch, stage)
         if last:

@@ -3,7 +3,8 @@
 import dagster as dg
 
 from annapurna_assets.lifecycle.runs import EXECUTION_JOB, LIFECYCLE_JOB, papers_in_flight, runs_in_flight
-from annapurna_assets.lifecycle.stages import COUNTED_SECTIONS, PAPER_CHAIN
+from annapurna_assets.lifecycle.sections import COUNTED_SECTIONS
+from annapurna_assets.lifecycle.stages import PAPER_CHAIN
 from annapurna_assets.papers.partitions import papers_partitions
 from annapurna_resources import PaperIndex
 from annapurna_resources.storage.paper_counts import outcome_counts

@@ -48,3 +48,18 @@ def runs_in_flight(instance: dg.DagsterInstance, job_name: str | None = None) ->
 def papers_in_flight(instance: dg.DagsterInstance, job_name: str) -> set[str]:
     """Papers named in the run config of queued or running runs of a batch job."""
     return {key for run in runs_in_flight(instance, job_name) for key in run_paper_keys(job_name, run.run_config)}
+
+
+def parallel_lifecycle_runs(instance: dg.DagsterInstance) -> int:
+    """How many lifecycle runs the instance's run queue starts at once (dagster.yaml's `concurrency.runs`)."""
+    queue = instance.get_concurrency_config().run_queue_config
+    if queue is None:  # no queue: runs start as they are requested
+        return 1
+    limits = [
+        limit["limit"]
+        for limit in queue.tag_concurrency_limits
+        if limit.get("key") == KIND_TAG and limit.get("value") == LIFECYCLE_KIND
+    ]
+    if queue.max_concurrent_runs >= 0:
+        limits.append(queue.max_concurrent_runs)
+    return max(1, min(limits, default=1))

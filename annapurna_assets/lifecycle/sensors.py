@@ -11,11 +11,10 @@ import dagster as dg
 from annapurna_assets.lifecycle.progress import in_lifecycle_runs, materialized, pending_execution
 from annapurna_assets.lifecycle.runs import (
     EXECUTION_JOB,
-    KIND_TAG,
     LIFECYCLE_JOB,
-    LIFECYCLE_KIND,
     execution_run_config,
     lifecycle_run_config,
+    parallel_lifecycle_runs,
 )
 from annapurna_assets.lifecycle.settings import LifecycleSettings
 from annapurna_assets.papers.partitions import LOCAL_DIGEST_CHARS, local_key_digest, local_paper_key, papers_partitions
@@ -90,21 +89,6 @@ def lifecycle_run_request(paper_keys: list[str], through: str = "generated_code"
 
 
 MIN_PAPERS_PER_RUN = 25  # fewer papers than this do not pay for a run's process start and model load
-
-
-def parallel_lifecycle_runs(instance: dg.DagsterInstance) -> int:
-    """How many lifecycle runs the instance's run queue starts at once (dagster.yaml's `concurrency.runs`)."""
-    queue = instance.get_concurrency_config().run_queue_config
-    if queue is None:  # no queue: runs start as they are requested
-        return 1
-    limits = [
-        limit["limit"]
-        for limit in queue.tag_concurrency_limits
-        if limit.get("key") == KIND_TAG and limit.get("value") == LIFECYCLE_KIND
-    ]
-    if queue.max_concurrent_runs >= 0:
-        limits.append(queue.max_concurrent_runs)
-    return max(1, min(limits, default=1))
 
 
 def split_into_runs(keys: list[str], most_per_run: int, parallel: int) -> list[list[str]]:

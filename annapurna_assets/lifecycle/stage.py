@@ -70,8 +70,6 @@ class PaperStage:
     asset: str
     description: str
     group: str
-    section: str  # the section of the paper's index document it writes
-    counted_as: str  # what `annapurna status` calls the papers it has recorded
     step: str  # the op of lifecycle_batch_job that runs this stage for a batch of papers
     resources: tuple[str, ...]
     run: Callable[..., StageOutcome] | None = None

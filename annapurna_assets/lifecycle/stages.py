@@ -11,6 +11,7 @@ import dagster as dg
 
 from annapurna_assets.codegen.assets import code_stage, pages_stage
 from annapurna_assets.judge.assets import verdict_stage
+from annapurna_assets.lifecycle.sections import PAPER_SECTIONS
 from annapurna_assets.lifecycle.stage import PaperStage, StageOutcome, stage_events
 from annapurna_assets.papers.assets import metadata_stage, pdf_stage, text_stage
 
@@ -23,14 +24,10 @@ LIFECYCLE_STAGES: tuple[PaperStage, ...] = (
     code_stage,
 )
 STAGE_NAMES = tuple(stage.asset for stage in LIFECYCLE_STAGES)
-# The per-paper assets of trn1_batch_job's batches (`execution`): (asset, counted as, index section).
-EXECUTION_ASSETS = (("trn_run_result", "executed", "run"), ("trn_profile", "profiled", "profile"))
-PAPER_CHAIN = STAGE_NAMES + tuple(asset for asset, _, _ in EXECUTION_ASSETS)
+EXECUTION_ASSETS = ("trn_run_result", "trn_profile")  # the per-paper assets of trn1_batch_job's batches
+PAPER_CHAIN = STAGE_NAMES + EXECUTION_ASSETS
 """A paper's assets in flow order: each of its materializations links the others."""
-COUNTED_SECTIONS = {stage.counted_as: stage.section for stage in LIFECYCLE_STAGES} | {
-    counted_as: section for _, counted_as, section in EXECUTION_ASSETS
-}
-"""What `annapurna status` counts, in flow order: papers whose index document has the stage's section."""
+assert PAPER_CHAIN == tuple(PAPER_SECTIONS), f"sections.py must list {PAPER_CHAIN} in this order"
 
 
 def stage_named(asset: str) -> PaperStage:

@@ -4,9 +4,15 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-import pymupdf
-
 MIN_TEXT_CHARS = 500
+
+
+def open_pdf(data: bytes):
+    """`data` as a PyMuPDF document. PyMuPDF is imported here, not with the module: loading it takes over a second,
+    and most processes that load the definitions (status, sensors, judging runs) never open a PDF."""
+    import pymupdf
+
+    return pymupdf.open(stream=data, filetype="pdf")
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,7 @@ def inspect_pdf(data: bytes) -> PdfInspection:
             return PdfInspection(False, "this is an HTML page saved as .pdf, not a PDF", 0, "")
         return PdfInspection(False, f"not a PDF: it starts with {data[:16]!r} instead of %PDF", 0, "")
     try:
-        doc = pymupdf.open(stream=data, filetype="pdf")
+        doc = open_pdf(data)
     except Exception as error:  # pymupdf raises several types for broken files
         return PdfInspection(False, f"corrupt PDF that cannot be opened: {error}", 0, "")
     with doc:
@@ -45,7 +51,8 @@ def inspect_pdf(data: bytes) -> PdfInspection:
 
 def extract_pages(data: bytes) -> list[str]:
     """Plain text of each page, in reading order."""
-    with pymupdf.open(stream=data, filetype="pdf") as doc:
+
+    with open_pdf(data) as doc:
         return [page.get_text("text") for page in doc]
 
 
@@ -62,7 +69,8 @@ def text_problem(pages: list[str]) -> str:
 
 def first_page_title(data: bytes) -> str:
     """The text set in the largest font on page 1: the title of nearly every paper."""
-    with pymupdf.open(stream=data, filetype="pdf") as doc:
+
+    with open_pdf(data) as doc:
         lines = [
             (
                 max(span["size"] for span in line["spans"]),
@@ -121,7 +129,8 @@ def read_heading(data: bytes) -> PdfHeading:
     inspection = inspect_pdf(data)
     if not inspection.readable:
         return PdfHeading("", "", inspection.problem)
-    with pymupdf.open(stream=data, filetype="pdf") as doc:
+
+    with open_pdf(data) as doc:
         pages = [doc.load_page(n).get_text("text") for n in range(min(3, doc.page_count))]
     problem = text_problem(pages)
     if problem:

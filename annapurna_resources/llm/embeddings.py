@@ -33,3 +33,10 @@ class MiniLMEmbedder(dg.ConfigurableResource):
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+    def share_cpus(self, processes: int) -> None:
+        """Embed on this process's share of the CPUs, `processes` of them embedding at once. Torch's default, a
+        thread per core in every process, makes concurrent runs fight over the cores (several times slower)."""
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, processes)))

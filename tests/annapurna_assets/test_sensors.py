@@ -5,10 +5,9 @@ import dagster as dg
 from dagster._core.storage.dagster_run import DagsterRunStatus
 
 from annapurna_assets.definitions import build_definitions
-from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, run_paper_keys
+from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, parallel_lifecycle_runs, run_paper_keys
 from annapurna_assets.lifecycle.sensors import (
     local_folder_sensor,
-    parallel_lifecycle_runs,
     plan_batch,
     split_into_runs,
     trn1_batch_sensor,

@@ -15,14 +15,17 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lightgbm
 import numpy as np
 
 from annapurna_assets.codegen.pages.features import FEATURE_NAMES, Lexicons, learn_lexicons, paper_features
 from annapurna_assets.codegen.pages.selection import strip_boilerplate
 from annapurna_assets.codegen.pages.word_model import PageWordModel
 from annapurna_assets.papers.pdf_text import extract_pages
+
+if TYPE_CHECKING:  # imported where used: loading LightGBM takes seconds, and most processes never classify
+    import lightgbm
 from annapurna_resources.storage.home import annapurna_home
 
 LABELS_FILE = Path(__file__).with_name("page_labels.csv")
@@ -91,7 +94,7 @@ def labelled_papers(pdf_dirs: Path | Iterable[Path], labels_file: Path = LABELS_
 
 @dataclass
 class PageClassifier:
-    booster: lightgbm.Booster
+    booster: "lightgbm.Booster"
     lexicons: Lexicons
     words: PageWordModel
     info: dict = field(default_factory=dict)
@@ -125,6 +128,8 @@ class PageClassifier:
                 f"{path} was trained by an older version (other features, or no word model); "
                 "retrain it (materialize page_classifier_model)"
             )
+        import lightgbm
+
         booster = lightgbm.Booster(model_str=model["lightgbm"])
         words = PageWordModel.from_json(model["words"])
         return cls(booster, Lexicons.from_json(model["lexicons"]), words, model.get("info", {}))
@@ -143,6 +148,8 @@ def train(
     features = features or {paper.name: paper_features(paper.pages, lexicons) for paper in papers}
     rows = np.array([row for paper in papers for row in features[paper.name]])
     labels = np.concatenate([paper.useful for paper in papers]).astype(int)
+    import lightgbm
+
     dataset = lightgbm.Dataset(rows, labels, feature_name=FEATURE_NAMES, free_raw_data=False)
     booster = lightgbm.train(LIGHTGBM_PARAMS, dataset, num_boost_round=ROUNDS)
     words = PageWordModel.fit([page for paper in papers for page in strip_boilerplate(paper.pages)], labels)

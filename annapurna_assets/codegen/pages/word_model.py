@@ -3,7 +3,7 @@ labels. The LightGBM half sees what a page looks like (cues, maths, position, se
 vocabulary ("we initialise", "warm-up", "our encoder" against "outperforms", "related", "proceedings").
 
 Stored as plain numbers (each word's idf and weight, and the intercept), so the model file holds no text and needs
-no pickle; scikit-learn only fits the weights.
+no pickle; scikit-learn only fits the weights (and is imported only then: it takes seconds to load).
 """
 
 import math
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from sklearn.linear_model import LogisticRegression
 
 TOKEN = re.compile(r"\b\w\w+\b")
 MIN_PAGES = 3  # a word must appear on this many training pages to get a weight
@@ -37,6 +36,8 @@ class PageWordModel:
         vocabulary = sorted(term for term, n in document_frequency.items() if n >= MIN_PAGES)
         # scikit-learn's smoothed idf: ln((1 + pages) / (1 + pages with the word)) + 1
         idf = {term: math.log((1 + len(pages)) / (1 + document_frequency[term])) + 1 for term in vocabulary}
+        from sklearn.linear_model import LogisticRegression
+
         regression = LogisticRegression(C=INVERSE_REGULARISATION, max_iter=3000)
         regression.fit(_matrix(counts, vocabulary, idf), np.asarray(useful, dtype=int))
         weight = {term: float(w) for term, w in zip(vocabulary, regression.coef_[0])}

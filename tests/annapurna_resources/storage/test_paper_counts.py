@@ -1,6 +1,6 @@
 """Stage counts and cost totals: the SQLite query and the document scan (other index backends) agree."""
 
-from annapurna_assets.lifecycle.stages import COUNTED_SECTIONS
+from annapurna_assets.lifecycle.sections import COUNTED_SECTIONS
 from annapurna_resources import SqlitePaperIndex
 from annapurna_resources.storage.paper_counts import (
     cost_totals,
