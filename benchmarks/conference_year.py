@@ -3,9 +3,9 @@
 A fresh ANNAPURNA_HOME reads the venue-years from the listing files in ../shared/data (NeurIPS 2023: 2,217 papers;
 ICML 2024: 1,791). The benchmark starts `annapurna ui` (webserver and daemon, as a user does), launches the backfill of
 `conference_listing` for the venue-years through the webserver's GraphQL API (what the UI's Materialize button
-sends), and waits until every registered paper has its verdict. From there on nothing is driven by the benchmark:
-the listing run registers the papers, `lifecycle_batch_sensor` requests lifecycle runs, the queue starts them as
-their own processes (at most `max_concurrent_runs`), and each judges its papers.
+sends), and waits until Dagster has recorded every registered paper's verdict. From there on the benchmark drives
+nothing: the listing run registers the papers, `lifecycle_batch_sensor` requests lifecycle runs, the queue starts
+them as their own processes (as many at once as dagster.yaml allows), and each judges its papers.
 
 The judge is told to accept nothing (`relevance_threshold` above 1), so no PDF is fetched and the figure is the
 judging path alone: every paper still gets its embedding, its nearest indexed neighbours and its verdict.
@@ -36,14 +36,12 @@ LISTING_FILES = {
 }
 
 
-def judged_and_registered(index_path: Path) -> tuple[int, int]:
-    """(papers with a verdict, papers registered) straight from the index file."""
-    if not index_path.exists():
-        return 0, 0
-    with sqlite3.connect(index_path, timeout=30) as db:
-        return db.execute(
-            "SELECT count(json_extract(doc, '$.verdict')), count(*) FROM papers"
-        ).fetchone()  # count(x) counts the non-null ones
+def judged_and_registered(instance) -> tuple[int, int]:
+    """(papers whose verdict Dagster has recorded, papers registered): what the UI shows."""
+    import dagster as dg
+
+    judged = instance.get_materialized_partitions(dg.AssetKey("verdict"))
+    return len(judged), len(instance.get_dynamic_partitions("papers"))
 
 
 def time_split(instance) -> dict:
@@ -166,7 +164,7 @@ def run(home: Path, venues: list[str], timeout_s: float) -> None:
             registered_s = time.perf_counter() - started
             last_report = 0.0
             while True:
-                judged, registered = judged_and_registered(index_path)
+                judged, registered = judged_and_registered(instance)
                 if judged == registered:
                     break
                 if time.perf_counter() - last_report > 30:
