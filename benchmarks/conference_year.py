@@ -21,7 +21,6 @@ Prints one final JSON line.
 import argparse
 import json
 import os
-import sqlite3
 import sys
 import tempfile
 import time
@@ -99,23 +98,24 @@ def seconds_per_event(instance, samples: int = 200) -> float:
     return (time.perf_counter() - started) / samples
 
 
-def floor_seconds(index_path: Path) -> tuple[float, float]:
-    """(seconds to embed every judged paper's title+abstract in this warm process, seconds to load the model)."""
+def floor_seconds(venues: list[str]) -> tuple[float, float, int]:
+    """(seconds to embed the venue-years' titles+abstracts in one warm process, seconds to load the model, papers),
+    measured before anything else runs."""
     from annapurna_assets.judge.assets import paper_embedding_text
-    from annapurna_resources import MiniLMEmbedder
+    from annapurna_resources import ListingFileSource, MiniLMEmbedder
 
-    with sqlite3.connect(index_path) as db:
-        texts = [
-            paper_embedding_text(json.loads(doc)["metadata"])
-            for (doc,) in db.execute("SELECT doc FROM papers WHERE json_extract(doc, '$.verdict') IS NOT NULL")
-        ]
+    files = ListingFileSource(files={venue: LISTING_FILES[venue] for venue in venues})
+    texts = []
+    for venue_year in venues:
+        venue, year = venue_year.rsplit("-", 1)
+        texts += [paper_embedding_text(p.__dict__) for p in files.list_papers(venue, int(year)) if p.accepted]
     started = time.perf_counter()
     embedder = MiniLMEmbedder()
     embedder.embed(texts[:8])
     load_seconds = time.perf_counter() - started
     started = time.perf_counter()
     embedder.embed(texts)
-    return time.perf_counter() - started, load_seconds
+    return time.perf_counter() - started, load_seconds, len(texts)
 
 
 def main(venues: list[str], postgres: bool, timeout_s: float) -> None:
@@ -140,6 +140,8 @@ def main(venues: list[str], postgres: bool, timeout_s: float) -> None:
 
 
 def run(home: Path, venues: list[str], timeout_s: float) -> None:
+    floor, load_seconds, listed = floor_seconds(venues)
+    print(f"floor: {listed} papers embedded in {floor:.1f} s (model loaded in {load_seconds:.1f} s)", flush=True)
     import dagster as dg
 
     from annapurna_assets.settings import ensure_dagster_home
@@ -147,7 +149,6 @@ def run(home: Path, venues: list[str], timeout_s: float) -> None:
 
     ensure_dagster_home()
     process, port = start_ui(home)
-    index_path = home / "index.sqlite"
     try:
         wait_for("the UI", lambda: graphql(port, "{ version }")["data"], process)
         params = {"partitionNames": venues, "assetSelection": [{"path": ["conference_listing"]}]}
@@ -180,7 +181,6 @@ def run(home: Path, venues: list[str], timeout_s: float) -> None:
         stop_ui(process)
     with dg.DagsterInstance.get() as instance:
         split["event_write_s"] = round(split["events"] * seconds_per_event(instance), 1)
-    floor, load_seconds = floor_seconds(index_path)
     split["model_load_s_each"] = round(load_seconds, 1)
     print(
         json.dumps(
