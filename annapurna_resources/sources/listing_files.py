@@ -7,10 +7,15 @@ Formats (detected from the first line):
   commas are repaired around the forum link; a row that cannot be repaired is skipped and counted, never guessed.
 - OpenReview API v2 exports as TSV without header: forum_url, title, authors (;-separated), keywords, primary_area,
   venue, pdf_url, supplementary_material, TLDR, spotlight, abstract.
+- Paper Copilot `paperlists` JSON dumps (`iclr/iclr2018.json`, ...): a list of papers with their `status` (Oral,
+  Poster, Reject, Withdraw, ...), authors and keywords (`;`-separated), abstract, `site` and BibTeX. A paper whose
+  site or BibTeX links its OpenReview forum keeps that id; one whose BibTeX names its PMLR key keeps that (`pmlr`:
+  `v97/mao19a`), so the same paper listed by OpenReview or PMLR is recognised as one.
 """
 
 import csv
 import glob
+import json
 import logging
 import re
 from pathlib import Path
@@ -24,6 +29,21 @@ log = logging.getLogger("annapurna.listing_files")
 FORUM_LINK = re.compile(r"^\s*https?://openreview\.net/forum\?id=(?P<id>[\w-]+)\s*$")
 CSV_HEADER = ["paper_id", "title", "link", "keywords", "abstract"]
 TSV_COLUMNS = 11
+FORUM_ID = re.compile(r"openreview\.net/forum\?id=(?P<id>[\w-]+)")
+PMLR_KEY = re.compile(r"@\w+\{pmlr-(?P<volume>v\d+)-(?P<name>[\w-]+),")
+BIBTEX_PDF = re.compile(r"\bpdf\s*=\s*\{(?P<url>[^}]+)\}")
+COPILOT_STATUS = {  # Paper Copilot's status -> our decision (the status itself is kept as the track)
+    "oral": "oral",
+    "spotlight": "spotlight",
+    "poster": "poster",
+    "accept": "accept",
+    "reject": "reject",
+    "workshop": "reject",  # ICLR's "invited to the workshop track": not accepted to the conference
+    "withdraw": "withdrawn",
+    "withdrawn": "withdrawn",
+    "desk reject": "desk_rejected",
+    "desk rejected": "desk_rejected",
+}
 
 
 class ListingFileUnavailable(Exception):
@@ -35,7 +55,8 @@ class ListingFileSource(dg.ConfigurableResource):
 
     files: dict[str, str] = Field(
         default={},
-        description="Listing files a team has, venue-year -> path or glob (OpenReview CSV dumps, TSV exports).",
+        description="Listing files a team has, venue-year -> path or glob (OpenReview CSV dumps, TSV exports, "
+        "Paper Copilot JSON dumps).",
     )
 
     def covers(self, venue: str, year: int) -> bool:
@@ -63,6 +84,9 @@ def read_listing_file(path: Path, venue: str, year: int) -> list[ListedPaper]:
         if first.strip().split(",") == CSV_HEADER:
             rows = list(csv.reader(handle))[1:]
             papers = [_from_csv_row(row, path, venue, year) for row in rows]
+        elif first.lstrip().startswith("["):
+            rows = json.load(handle)
+            papers = [_from_copilot_entry(entry, venue, year) for entry in rows]
         elif first.count("\t") == TSV_COLUMNS - 1:
             rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
             papers = [_from_tsv_row(row, venue, year) for row in rows]
@@ -128,4 +152,38 @@ def _from_tsv_row(row: list[str], venue: str, year: int) -> ListedPaper | None:
         forum_url=forum_url.strip(),
         pdf_url=pdf_url.strip() or f"https://openreview.net/pdf?id={forum_id}",
         ids={"openreview": forum_id},
+    )
+
+
+def _from_copilot_entry(entry: dict, venue: str, year: int) -> ListedPaper | None:
+    title = " ".join(str(entry.get("title") or "").split())
+    if not isinstance(entry, dict) or not title:
+        return None
+    status = str(entry.get("status") or "").strip()
+    site = str(entry.get("site") or "").strip()
+    bibtex = str(entry.get("bibtex") or "")
+    forum = FORUM_ID.search(site) or FORUM_ID.search(bibtex)  # accepted papers' site is often the venue's page
+    pmlr, pdf = PMLR_KEY.search(bibtex), BIBTEX_PDF.search(bibtex)
+    if forum:
+        source, source_id, pdf_url = "openreview", forum["id"], f"https://openreview.net/pdf?id={forum['id']}"
+    elif pmlr:
+        source, source_id, pdf_url = "pmlr", f"{pmlr['volume']}/{pmlr['name']}", pdf["url"] if pdf else ""
+    else:
+        source, source_id, pdf_url = "papercopilot", f"{venue}{year}/{entry.get('id')}", pdf["url"] if pdf else ""
+    return ListedPaper(
+        source=source,
+        source_id=source_id,
+        title=title,
+        authors=[a.strip() for a in str(entry.get("author") or "").split(";") if a.strip()],
+        abstract=" ".join(str(entry.get("abstract") or "").split()),
+        venue=venue,
+        year=year,
+        decision=COPILOT_STATUS.get(status.lower(), "unknown"),
+        track=f"{venue.upper()} {year} {status}".strip(),
+        keywords=[k.strip() for k in str(entry.get("keywords") or "").split(";") if k.strip()],
+        primary_area=str(entry.get("primary_area") or ""),
+        forum_url=f"https://openreview.net/forum?id={forum['id']}" if forum else "",
+        proceedings_url=site if "openreview.net" not in site else "",
+        pdf_url=pdf_url,
+        ids={source: source_id},
     )

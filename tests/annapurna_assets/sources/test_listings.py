@@ -7,7 +7,7 @@ from annapurna_assets.definitions import build_definitions
 from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, lifecycle_run_config, run_paper_keys
 from annapurna_assets.sources.listings import conference_listing
 from annapurna_assets.sources.registration import register_papers
-from annapurna_resources import PmlrSource
+from annapurna_resources import ListingFileSource, PmlrSource
 from tests.conftest import SHARED_DATA, configure
 from tests.fakes.arxiv_api import ArxivApiReplay, OaiPmhReplay, load_real_oai_records, requires_arxiv_data
 from tests.fakes.loopback import LoopbackServer, Reply
@@ -195,6 +195,37 @@ def test_a_listing_file_with_malformed_rows_loses_no_paper(instance, monkeypatch
         or "$d$" in repaired["source"]["paper"]["abstract"]
     )
     assert len(instance.get_dynamic_partitions("papers")) == metadata["new_papers"].value == 2217
+
+
+PAPER_COPILOT = SHARED_DATA / "listings" / "papercopilot"
+
+
+@pytest.mark.skipif(not PAPER_COPILOT.is_dir(), reason=f"needs {PAPER_COPILOT} (../shared/data)")
+def test_a_paper_copilot_dump_registers_every_paper_of_its_venue_year(instance):
+    """Paper Copilot's ICLR 2018 dump (995 submissions: accepted, rejected, withdrawn, invited to the workshop) as a
+    listing file: every paper registered under its OpenReview id, its status read as its decision."""
+    configure(paper_sources={"files": {"files": {"iclr-2018": f"{PAPER_COPILOT}/iclr__iclr2018.json"}}})
+    defs = build_definitions()
+    everything = {"decisions": ["oral", "poster", "reject", "withdrawn", "unknown"]}
+    result = materialize_listing(defs, instance, conference_listing, "iclr-2018", everything)
+    metadata = result.asset_materializations_for_node("conference_listing")[0].metadata
+    assert metadata["listed"].value == metadata["new_papers"].value == 995
+    assert metadata["by_decision"].value == {"reject": 586, "poster": 314, "withdrawn": 69, "oral": 23, "unknown": 3}
+    assert len(instance.get_dynamic_partitions("papers")) == 995
+    docs = defs.resources["paper_index"].all_documents().values()
+    counting = next(d["source"]["paper"] for d in docs if d["source"]["paper"]["title"].startswith("Learning to Count"))
+    assert counting["ids"] == {"openreview": "B12Js_yRb"}  # from its BibTeX: its site is the venue's page
+    assert counting["authors"][0] == "Yan Zhang" and counting["keywords"] == [
+        "visual question answering",
+        "vqa",
+        "counting",
+    ]
+    assert counting["track"] == "ICLR 2018 Poster" and counting["abstract"]
+
+    icml = ListingFileSource(files={"icml-2019": f"{PAPER_COPILOT}/icml__icml2019.json"}).list_papers("icml", 2019)
+    first = icml[0]
+    assert (first.source, first.source_id, first.decision) == ("pmlr", "v97/mao19a", "oral")  # PMLR's own id
+    assert first.pdf_url == "http://proceedings.mlr.press/v97/mao19a/mao19a.pdf"
 
 
 def test_a_malformed_listing_files_setting_is_refused_by_name():
