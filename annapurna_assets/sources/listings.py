@@ -17,7 +17,7 @@ from annapurna_resources.sources.paper_sources import SourceUnavailable
 
 GROUP = "discover"
 FIRST_PAPERS_SHOWN = 25  # new papers linked from a listing's materialization
-FIRST_YEAR = {"iclr": 2017, "icml": 2017, "neurips": 2017, "mlsys": 2019}
+FIRST_YEAR = {"iclr": 2017, "icml": 2017, "neurips": 2017, "mlsys": 2019, "colm": 2024}
 
 conference_partitions = dg.StaticPartitionsDefinition(
     [f"{venue}-{year}" for venue, first in FIRST_YEAR.items() for year in range(first, datetime.date.today().year + 1)]

@@ -1,5 +1,5 @@
-"""OpenReview as a paper source: every submission of ICLR, ICML and NeurIPS it can see, with its decision,
-read through openreview-py (API v2 for ICLR 2024+, ICML 2023+, NeurIPS 2023+; API v1 for ICLR 2017-2023)."""
+"""OpenReview as a paper source: every submission of ICLR, ICML, NeurIPS and COLM it can see, with its decision,
+read through openreview-py (API v2 for ICLR 2024+, ICML 2023+, NeurIPS 2023+, COLM 2024+; API v1 for ICLR 2017-2023)."""
 
 import contextlib
 import functools
@@ -18,8 +18,8 @@ from annapurna_resources.sources.listed_paper import ListedPaper, accepted_decis
 log = logging.getLogger("annapurna.openreview")
 
 OPENREVIEW_SITE = "https://openreview.net"
-VENUE_GROUPS = {"iclr": "ICLR.cc", "icml": "ICML.cc", "neurips": "NeurIPS.cc"}
-FIRST_API_V2_YEAR = {"iclr": 2024, "icml": 2023, "neurips": 2023}
+VENUE_GROUPS = {"iclr": "ICLR.cc", "icml": "ICML.cc", "neurips": "NeurIPS.cc", "colm": "colmweb.org/COLM"}
+FIRST_API_V2_YEAR = {"iclr": 2024, "icml": 2023, "neurips": 2023, "colm": 2024}
 ICLR_API_V1_YEARS = range(2017, 2024)
 V2_DECISION_BY_VENUEID_SUFFIX = {
     "Rejected_Submission": "reject",

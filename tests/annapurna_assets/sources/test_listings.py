@@ -11,7 +11,7 @@ from annapurna_resources import ListingFileSource, PmlrSource
 from tests.conftest import SHARED_DATA, configure
 from tests.fakes.arxiv_api import ArxivApiReplay, OaiPmhReplay, load_real_oai_records, requires_arxiv_data
 from tests.fakes.loopback import LoopbackServer, Reply
-from tests.fakes.openreview_api import ICML_2024_TSV, icml2024_notes, serve_openreview
+from tests.fakes.openreview_api import ICML_2024_TSV, _v2_note, icml2024_notes, serve_openreview
 from tests.fixtures.proceedings.pmlr_site import PmlrSite, load_posts_volume
 
 PMLR_V235_POSTS = SHARED_DATA / "listings" / "pmlr_v235_icml2024"
@@ -33,7 +33,7 @@ def materialize_listing(defs, instance, asset, partition: str, config: dict | No
 def test_icml_2024_listing_registers_every_paper_and_the_lifecycle_judges_them(instance, monkeypatch):
     notes = icml2024_notes()
     with serve_openreview(notes) as server:
-        configure(paper_sources={"openreview": {"base_url": server.url}})
+        configure(paper_sources={"openreview": {"base_url": server.url}}, lifecycle={"batch_size": 50})
         defs = build_definitions()
         result = materialize_listing(defs, instance, conference_listing, "icml-2024")
         again = materialize_listing(defs, instance, conference_listing, "icml-2024")
@@ -83,6 +83,35 @@ def test_only_the_configured_decisions_are_kept_and_the_limit_applies(instance, 
     metadata = result.asset_materializations_for_node("conference_listing")[0].metadata
     assert metadata["kept"].value == metadata["by_decision"].value["oral"] == metadata["new_papers"].value
     assert 50 < metadata["kept"].value < 300
+
+
+def test_colm_is_a_venue_read_from_openreview(instance):
+    """COLM's venue-years are partitions, listed from OpenReview's `colmweb.org/COLM/<year>/Conference`."""
+    venue_id = "colmweb.org/COLM/2024/Conference"
+    notes = [
+        _v2_note(
+            f"colm{n}",
+            n,
+            venue_id,
+            {
+                "title": f"A language model paper {n}",
+                "authors": ["A. Author"],
+                "abstract": "We train a language model.",
+                "venue": "COLM 2024" if n % 2 else "Submitted to COLM 2024",
+                "venueid": venue_id if n % 2 else f"{venue_id}/Rejected_Submission",
+            },
+        )
+        for n in range(1, 7)
+    ]
+    assert "colm-2024" in conference_listing.partitions_def.get_partition_keys()
+    with serve_openreview(notes) as server:
+        configure(paper_sources={"openreview": {"base_url": server.url}})
+        defs = build_definitions()
+        result = materialize_listing(defs, instance, conference_listing, "colm-2024")
+    metadata = result.asset_materializations_for_node("conference_listing")[0].metadata
+    assert metadata["source"].value == "openreview"
+    assert metadata["by_decision"].value == {"accept": 3, "reject": 3} and metadata["new_papers"].value == 3
+    assert all(key.startswith("colm-2024-") for key in instance.get_dynamic_partitions("papers"))
 
 
 def test_an_unreachable_source_fails_the_listing_with_the_reason(instance, monkeypatch):
