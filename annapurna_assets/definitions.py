@@ -14,7 +14,7 @@ from annapurna_assets.execution.idle_stop import trn1_idle_stop_sensor
 from annapurna_assets.lifecycle.batch_job import lifecycle_batch_job
 from annapurna_assets.lifecycle.sensors import lifecycle_batch_sensor, local_folder_sensor, trn1_batch_sensor
 from annapurna_assets.lifecycle.stages import stage_assets
-from annapurna_assets.sources.listings import build_arxiv_listing, conference_listing
+from annapurna_assets.sources.listings import build_arxiv_listing, build_conference_listing
 
 
 def build_definitions(resources: dict | None = None) -> dg.Definitions:
@@ -22,7 +22,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     resources = build_resources() if resources is None else resources
     return dg.Definitions(
         assets=[
-            conference_listing,
+            build_conference_listing(resources["paper_sources"].openreview.configured_first_years()),
             build_arxiv_listing(resources["paper_sources"].arxiv.start_date),
             *stage_assets(smoke_runs=resources["code_generator"].smoke_runs),
             page_classifier_model,

@@ -19,9 +19,14 @@ GROUP = "discover"
 FIRST_PAPERS_SHOWN = 25  # new papers linked from a listing's materialization
 FIRST_YEAR = {"iclr": 2017, "icml": 2017, "neurips": 2017, "mlsys": 2019, "colm": 2024}
 
-conference_partitions = dg.StaticPartitionsDefinition(
-    [f"{venue}-{year}" for venue, first in FIRST_YEAR.items() for year in range(first, datetime.date.today().year + 1)]
-)
+
+def conference_partitions(more_venues: dict[str, int] | None = None) -> dg.StaticPartitionsDefinition:
+    """`<venue>-<year>` from each venue's first year to this one; `more_venues` (name -> first year) adds venues."""
+    first_years = {**FIRST_YEAR, **(more_venues or {})}
+    this_year = datetime.date.today().year
+    return dg.StaticPartitionsDefinition(
+        [f"{venue}-{year}" for venue, first in first_years.items() for year in range(first, this_year + 1)]
+    )
 
 
 class ConferenceListingConfig(dg.Config):
@@ -56,35 +61,50 @@ def registration_metadata(listed: list[ListedPaper], kept: list[ListedPaper], re
     }
 
 
-@dg.asset(partitions_def=conference_partitions, group_name=GROUP, kinds={"python"})
-def conference_listing(
-    context: dg.AssetExecutionContext,
-    config: ConferenceListingConfig,
-    paper_sources: PaperSources,
-    paper_index: PaperIndex,
-    embedder: MiniLMEmbedder,
-) -> dg.MaterializeResult:
-    """Every paper of one venue-year (OpenReview, PMLR, NeurIPS or MLSys proceedings), registered as `papers`
-    partitions with their listing metadata; by default only accepted papers are kept."""
-    unknown = set(config.decisions) - set(DECISIONS)
-    if unknown:
-        raise dg.Failure(f"unknown decisions {sorted(unknown)}; choose from {DECISIONS}")
-    venue, year = context.partition_key.rsplit("-", 1)
-    try:
-        source, listed = paper_sources.list_conference(venue, int(year))
-    except SourceUnavailable as error:
-        raise dg.Failure(str(error)) from error
-    kept = [paper for paper in listed if paper.decision in config.decisions]
-    if config.limit:
-        kept = kept[: config.limit]
-    registration = register_papers(context.instance, paper_index, kept, context.partition_key, embedder.embed)
-    context.log.info(
-        f"{context.partition_key}: {len(listed)} listed by {source}, {len(kept)} kept, "
-        f"{len(registration.new_keys)} new, {len(registration.merged)} merged into existing papers"
+def build_conference_listing(more_venues: dict[str, int] | None = None) -> dg.AssetsDefinition:
+    """`conference_listing`, one partition per venue-year; `more_venues` (name -> first year) are the OpenReview
+    venues a team configured (`paper_sources.openreview.more_venues`)."""
+
+    @dg.asset(
+        name="conference_listing",
+        partitions_def=conference_partitions(more_venues),
+        group_name=GROUP,
+        kinds={"python"},
     )
-    return dg.MaterializeResult(
-        metadata={"source": source, **registration_metadata(listed, kept, registration, paper_index)}
-    )
+    def conference_listing(
+        context: dg.AssetExecutionContext,
+        config: ConferenceListingConfig,
+        paper_sources: PaperSources,
+        paper_index: PaperIndex,
+        embedder: MiniLMEmbedder,
+    ) -> dg.MaterializeResult:
+        """Every paper of one venue-year (OpenReview, PMLR, NeurIPS or MLSys proceedings), registered as `papers`
+        partitions with their listing metadata; by default only accepted papers are kept."""
+        unknown = set(config.decisions) - set(DECISIONS)
+        if unknown:
+            raise dg.Failure(f"unknown decisions {sorted(unknown)}; choose from {DECISIONS}")
+        venue, year = context.partition_key.rsplit("-", 1)
+        try:
+            source, listed = paper_sources.list_conference(venue, int(year))
+        except SourceUnavailable as error:
+            raise dg.Failure(str(error)) from error
+        kept = [paper for paper in listed if paper.decision in config.decisions]
+        if config.limit:
+            kept = kept[: config.limit]
+        registration = register_papers(context.instance, paper_index, kept, context.partition_key, embedder.embed)
+        context.log.info(
+            f"{context.partition_key}: {len(listed)} listed by {source}, {len(kept)} kept, "
+            f"{len(registration.new_keys)} new, {len(registration.merged)} merged into existing papers"
+        )
+        return dg.MaterializeResult(
+            metadata={"source": source, **registration_metadata(listed, kept, registration, paper_index)}
+        )
+
+    return conference_listing
+
+
+conference_listing = build_conference_listing()
+"""The listing of the built-in venues (tests and scripts; the definitions add the configured ones)."""
 
 
 def build_arxiv_listing(start_date: str) -> dg.AssetsDefinition:

@@ -12,6 +12,7 @@ from typing import TypeVar
 import dagster as dg
 import openreview
 import requests
+from pydantic import Field
 
 from annapurna_resources.sources.listed_paper import ListedPaper, accepted_decision
 
@@ -20,6 +21,7 @@ log = logging.getLogger("annapurna.openreview")
 OPENREVIEW_SITE = "https://openreview.net"
 VENUE_GROUPS = {"iclr": "ICLR.cc", "icml": "ICML.cc", "neurips": "NeurIPS.cc", "colm": "colmweb.org/COLM"}
 FIRST_API_V2_YEAR = {"iclr": 2024, "icml": 2023, "neurips": 2023, "colm": 2024}
+FIRST_CONFIGURED_YEAR = 2023  # configured venues (`more_venues`) are read with API v2, which holds venues from 2023
 ICLR_API_V1_YEARS = range(2017, 2024)
 V2_DECISION_BY_VENUEID_SUFFIX = {
     "Rejected_Submission": "reject",
@@ -50,16 +52,31 @@ class OpenReviewSource(dg.ConfigurableResource):
     site_url: str = OPENREVIEW_SITE  # forum pages and PDFs
     username: str = ""
     password: str = ""
+    more_venues: dict[str, str] = Field(
+        default={},
+        description="Other OpenReview venues, read with API v2 from 2023: partition name -> the prefix of their venue "
+        "ids (<prefix>/<year>/Conference), e.g. {corl: robot-learning.org/CoRL, uai: auai.org/UAI}.",
+    )
+
+    def venue_groups(self) -> dict[str, str]:
+        """Every venue this source lists (its partition name -> venue id prefix), the configured ones included."""
+        return {**VENUE_GROUPS, **{name.lower(): group.strip("/") for name, group in self.more_venues.items()}}
+
+    def configured_first_years(self) -> dict[str, int]:
+        """The configured venues and the first year each is listed for (their `conference_listing` partitions)."""
+        return {name.lower(): FIRST_CONFIGURED_YEAR for name in self.more_venues}
 
     def covers(self, venue: str, year: int) -> bool:
-        if venue not in VENUE_GROUPS:
+        if venue not in self.venue_groups():
             return False
-        return year >= FIRST_API_V2_YEAR[venue] or (venue == "iclr" and year in ICLR_API_V1_YEARS)
+        return year >= FIRST_API_V2_YEAR.get(venue, FIRST_CONFIGURED_YEAR) or (
+            venue == "iclr" and year in ICLR_API_V1_YEARS
+        )
 
     def list_papers(self, venue: str, year: int) -> list[ListedPaper]:
         if not self.covers(venue, year):
             raise ValueError(f"OpenReview does not cover {venue} {year}")
-        if year >= FIRST_API_V2_YEAR[venue]:
+        if year >= FIRST_API_V2_YEAR.get(venue, FIRST_CONFIGURED_YEAR):
             return self._list_api_v2(venue, year)
         return self._list_iclr_api_v1(year)
 
@@ -67,7 +84,7 @@ class OpenReviewSource(dg.ConfigurableResource):
         return paper
 
     def _list_api_v2(self, venue: str, year: int) -> list[ListedPaper]:
-        venue_id = f"{VENUE_GROUPS[venue]}/{year}/Conference"
+        venue_id = f"{self.venue_groups()[venue]}/{year}/Conference"
         invitation = f"{venue_id}/-/Submission"
         client = self._connect(openreview.api.OpenReviewClient, self.base_url)
         notes = self._call(

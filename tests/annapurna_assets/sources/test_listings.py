@@ -85,33 +85,45 @@ def test_only_the_configured_decisions_are_kept_and_the_limit_applies(instance, 
     assert 50 < metadata["kept"].value < 300
 
 
-def test_colm_is_a_venue_read_from_openreview(instance):
-    """COLM's venue-years are partitions, listed from OpenReview's `colmweb.org/COLM/<year>/Conference`."""
-    venue_id = "colmweb.org/COLM/2024/Conference"
-    notes = [
+def venue_notes(venue_id: str, name: str) -> list[dict]:
+    """Six API v2 notes of a venue-year: three accepted, three rejected."""
+    fields = {"authors": ["A. Author"], "abstract": "We train a language model."}
+    return [
         _v2_note(
-            f"colm{n}",
+            f"{name.replace(' ', '')}{n}",
             n,
             venue_id,
             {
-                "title": f"A language model paper {n}",
-                "authors": ["A. Author"],
-                "abstract": "We train a language model.",
-                "venue": "COLM 2024" if n % 2 else "Submitted to COLM 2024",
+                **fields,
+                "title": f"A {name} paper {n}",
+                "venue": name if n % 2 else f"Submitted to {name}",
                 "venueid": venue_id if n % 2 else f"{venue_id}/Rejected_Submission",
             },
         )
         for n in range(1, 7)
     ]
-    assert "colm-2024" in conference_listing.partitions_def.get_partition_keys()
-    with serve_openreview(notes) as server:
-        configure(paper_sources={"openreview": {"base_url": server.url}})
+
+
+@pytest.mark.parametrize(
+    ("partition", "venue_id", "more_venues"),
+    [
+        ("colm-2024", "colmweb.org/COLM/2024/Conference", {}),  # built in
+        ("corl-2024", "robot-learning.org/CoRL/2024/Conference", {"corl": "robot-learning.org/CoRL"}),  # configured
+    ],
+)
+def test_colm_and_any_configured_openreview_venue_are_listed(instance, partition, venue_id, more_venues):
+    """COLM's venue-years are partitions read from OpenReview; so are those of any venue a team names by its
+    OpenReview venue id (`paper_sources.openreview.more_venues`)."""
+    with serve_openreview(venue_notes(venue_id, partition.upper())) as server:
+        configure(paper_sources={"openreview": {"base_url": server.url, "more_venues": more_venues}})
         defs = build_definitions()
-        result = materialize_listing(defs, instance, conference_listing, "colm-2024")
+        listing = defs.get_assets_def("conference_listing")
+        assert partition in listing.partitions_def.get_partition_keys()
+        result = materialize_listing(defs, instance, listing, partition)
     metadata = result.asset_materializations_for_node("conference_listing")[0].metadata
     assert metadata["source"].value == "openreview"
     assert metadata["by_decision"].value == {"accept": 3, "reject": 3} and metadata["new_papers"].value == 3
-    assert all(key.startswith("colm-2024-") for key in instance.get_dynamic_partitions("papers"))
+    assert all(key.startswith(f"{partition}-") for key in instance.get_dynamic_partitions("papers"))
 
 
 def test_an_unreachable_source_fails_the_listing_with_the_reason(instance, monkeypatch):
