@@ -5,6 +5,7 @@ import math
 import dagster as dg
 import numpy as np
 
+from annapurna_assets.judge.filters import PaperFilters, filtered_verdict
 from annapurna_assets.lifecycle.runs import LLM_POOL
 from annapurna_assets.lifecycle.stage import Check, CheckOutcome, PaperStage, StageOutcome, StageResults
 from annapurna_assets.papers.assets import paper_document
@@ -34,13 +35,28 @@ def verdict_problems(verdict: dict) -> list[str]:
     return problems
 
 
-def judge_batch(keys: list[str], paper_index: PaperIndex, embedder: MiniLMEmbedder, judge: Judge) -> StageResults:
-    """Every paper's neighbours first (their embeddings in one model call), then one `judge_many` call (a Message
-    Batch when the judge is set up so). A paper whose request or verdict fails is its own failure."""
+def judge_batch(
+    keys: list[str],
+    paper_index: PaperIndex,
+    embedder: MiniLMEmbedder,
+    judge: Judge,
+    filters: PaperFilters = PaperFilters(),
+) -> StageResults:
+    """The filters first (a paper they rule out is rejected unjudged), then every other paper's neighbours (their
+    embeddings in one model call), then one `judge_many` call (a Message Batch when the judge is set up so). A paper
+    whose request or verdict fails is its own failure."""
     results: StageResults = {}
-    vectors = _embed_batch(keys, paper_index, embedder)
-    requests = {}
+    docs = paper_index.get_many(keys)
     for key in keys:
+        reason = filters.rules_out(docs[key]["metadata"]) if "metadata" in docs.get(key, {}) else None
+        if reason:
+            metadata = docs[key]["metadata"]
+            request = JudgeRequest(metadata["title"], metadata["abstract"], [], None)
+            results[key] = record_verdict(key, paper_index, judge, request, filtered_verdict(reason))
+    to_judge = [key for key in keys if key not in results]
+    vectors = _embed_batch(to_judge, paper_index, embedder)
+    requests = {}
+    for key in to_judge:
         try:
             requests[key] = judge_request(key, paper_index, embedder, vectors.get(key))
         except Exception as error:
@@ -187,8 +203,8 @@ verdict_stage = PaperStage(
     step="judge_papers",
     pool=LLM_POOL,
     accepted_only=False,
-    resources=("paper_index", "embedder", "judge", "notifier"),
-    run_many=lambda keys, r, log: judge_batch(keys, r.paper_index, r.embedder, r.judge),
+    resources=("paper_index", "embedder", "judge", "notifier", "lifecycle"),
+    run_many=lambda keys, r, log: judge_batch(keys, r.paper_index, r.embedder, r.judge, r.lifecycle.filters),
     checks=(Check("well_formed", "A real accept/reject decision with scores and reasons."),),
     recorded=verdicts_recorded,
 )

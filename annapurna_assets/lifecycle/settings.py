@@ -3,6 +3,8 @@
 import dagster as dg
 from pydantic import Field
 
+from annapurna_assets.judge.filters import PaperFilters
+
 
 class LifecycleSettings(dg.ConfigurableResource):
     """Settings of the lifecycle itself, the same for the per-paper assets and `lifecycle_batch_job`."""
@@ -11,6 +13,9 @@ class LifecycleSettings(dg.ConfigurableResource):
         default=1000,
         ge=1,
         description="Most papers in one run of lifecycle_batch_sensor (it sizes runs to the work and the run queue).",
+    )
+    filters: PaperFilters = Field(
+        default=PaperFilters(), description="Keyword and author filters applied before the judge."
     )
     llm_concurrency: int = Field(default=4, ge=1, description="Steps calling an LLM at once (the `llm` pool's limit).")
     page_budget_tokens: int = Field(

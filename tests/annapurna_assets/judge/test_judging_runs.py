@@ -103,3 +103,32 @@ def test_a_backfill_judged_by_claude_message_batch_records_each_paper(instance, 
     shown = record.asset_materialization.metadata
     assert shown["judge"].value == "claude" and shown["message_batch"].value.startswith("msgbatch_")
     assert shown["input_tokens"].value == 1200 and shown["cost_usd"].value == (1200 * 3 + 180 * 15) / 1e6 / 2
+
+
+def test_filters_reject_papers_before_the_judge_and_say_why(instance):
+    """Configured keyword filters reject a paper unjudged (no embedding, no LLM call) with the reason in its
+    verdict; a paper by a followed author reaches the judge whatever its words."""
+    performers = ListedPaper(**{**PAPERS[0].__dict__, "authors": ["Krzysztof Choromanski"]})
+    configure(
+        lifecycle={"filters": {"keywords": ["graph"], "exclude_keywords": ["Transformer"], "authors": []}},
+        judge={"relevance_threshold": 0.0},
+    )
+    defs = build_definitions()
+    index = defs.resources["paper_index"]
+    keys = register_papers(instance, index, [performers, PAPERS[1]], "test").new_keys
+    job = defs.resolve_job_def("lifecycle_batch_job")
+    result = job.execute_in_process(instance=instance, run_config=lifecycle_run_config(keys, "verdict"))
+    assert result.success
+    performers_key, gcn_key = keys
+    filtered, judged = index.get(performers_key)["verdict"], index.get(gcn_key)["verdict"]
+    assert filtered["judge"] == "filters" and filtered["decision"] == "reject"
+    assert filtered["reasons"] == [
+        "filtered out before the judge: it mentions Transformer (lifecycle.filters.exclude_keywords)"
+    ]
+    assert judged["judge"] != "filters" and judged["decision"] == "accept"
+    well_formed = {e.partition: e.passed for e in result.get_asset_check_evaluations() if e.check_name == "well_formed"}
+    assert well_formed == {performers_key: True, gcn_key: True}  # a filtered verdict is a proper verdict in the UI
+
+    configure(lifecycle={"filters": {"authors": ["Krzysztof Choromanski"]}})
+    followed = build_definitions().resources["lifecycle"].filters
+    assert followed.rules_out(index.get(performers_key)["metadata"]) is None
