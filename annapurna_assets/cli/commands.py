@@ -95,8 +95,7 @@ def cmd_status(args) -> int:
     if (
         kind_of("paper_index", load_settings()) == "sqlite"
     ):  # counted in one query on the file, without Dagster's instance
-        counts = paper_counts.stage_counts(index_file, COUNTED_SECTIONS)
-        costs = paper_counts.cost_totals(index_file)
+        counts, costs = paper_counts.status_counts(index_file, COUNTED_SECTIONS)
     else:
         docs = list(_paper_index().all_documents().values())
         counts = paper_counts.stage_counts_from_documents(docs, COUNTED_SECTIONS)

@@ -1,9 +1,9 @@
 """The offline generator's training scripts, kept as Python files of the package (linted and tested).
 
-`frame.py` is what every script shares; each family file supplies `build_model`, `make_batch` and
-`compute_loss` (the two language-model families share `sequence_task.py`). `assemble` joins the frame and a
-family's files into one self-contained script: their imports merged at the top, the family's code before
-`main`, the paper's hyperparameters in `HP`.
+`frame.py` is what every script shares; each family's files supply `build_model`, `make_batch` and `compute_loss`
+(the two language-model families share `sequence_task.py`, the two classifiers `classification_task.py`).
+`assemble` joins the frame and a family's files into one self-contained script: their imports merged at the top, the
+family's code before `main`, the paper's hyperparameters in `HP`.
 """
 
 from importlib.resources import files
@@ -16,9 +16,9 @@ FAMILY_FILES: dict[str, tuple[str, ...]] = {
     "recommender": ("recommender.py",),
     "variational": ("variational.py",),
     "distillation": ("distillation.py",),
-    "binarized_network": ("binarized_network.py",),
+    "binarized_network": ("binarized_network.py", "classification_task.py"),
     "convolutional": ("convolutional.py",),
-    "mlp": ("mlp.py",),
+    "mlp": ("mlp.py", "classification_task.py"),
 }
 HP_LINE = "HP = {}  # the generator writes the paper's hyperparameters here"
 MAIN = "\n\ndef main():"

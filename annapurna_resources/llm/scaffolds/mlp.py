@@ -1,6 +1,4 @@
-import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
 def build_model(hp):
@@ -12,14 +10,3 @@ def build_model(hp):
         nn.ReLU(),
         nn.Linear(hp["hidden_dim"], hp["n_classes"]),
     )
-
-
-def make_batch(hp, generator):
-    centers = torch.randn(hp["n_classes"], hp["input_dim"], generator=torch.Generator().manual_seed(1))
-    labels = torch.randint(0, hp["n_classes"], (hp["batch_size"],), generator=generator)
-    return centers[labels] + torch.randn(labels.shape[0], hp["input_dim"], generator=generator), labels
-
-
-def compute_loss(model, batch, hp):
-    x, labels = batch
-    return F.cross_entropy(model(x), labels)
