@@ -71,6 +71,7 @@ def main() -> None:
                 for step in instance.get_run_step_stats(run.run_id):
                     steps[step.step_key] = steps.get(step.step_key, 0.0) + step.end_time - step.start_time
             accepted = sorted(instance.get_materialized_partitions(dg.AssetKey("generated_code")))
+            assert accepted, "no paper of the corpus got code: nothing to measure"
             resources = defs.resources
             own = own_work_seconds(
                 accepted,

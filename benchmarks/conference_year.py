@@ -172,6 +172,10 @@ def run(home: Path, venues: list[str], timeout_s: float) -> None:
                     print(f"{time.perf_counter() - started:6.0f} s: {judged} of {registered} judged", flush=True)
                     last_report = time.perf_counter()
                 assert process.poll() is None, "annapurna ui exited"
+                lifecycle_runs = instance.get_runs(dg.RunsFilter(job_name="lifecycle_batch_job"))
+                if lifecycle_runs and all(run.is_finished for run in lifecycle_runs) and registered:
+                    print(f"every lifecycle run has finished with {judged} of {registered} judged", flush=True)
+                    break
                 assert time.perf_counter() - started < timeout_s, f"not done after {timeout_s} s"
                 time.sleep(1)
             seconds = time.perf_counter() - started

@@ -48,11 +48,14 @@ def judge_batch(
     results: StageResults = {}
     docs = paper_index.get_many(keys)
     for key in keys:
-        reason = filters.rules_out(docs[key]["metadata"]) if "metadata" in docs.get(key, {}) else None
-        if reason:
-            metadata = docs[key]["metadata"]
-            request = JudgeRequest(metadata["title"], metadata["abstract"], [], None)
-            results[key] = record_verdict(key, paper_index, judge, request, filtered_verdict(reason))
+        try:
+            reason = filters.rules_out(docs[key]["metadata"]) if "metadata" in docs.get(key, {}) else None
+            if reason:
+                metadata = docs[key]["metadata"]
+                request = JudgeRequest(metadata["title"], metadata["abstract"], [], None)
+                results[key] = record_verdict(key, paper_index, judge, request, filtered_verdict(reason))
+        except Exception as error:
+            results[key] = error
     to_judge = [key for key in keys if key not in results]
     vectors = _embed_batch(to_judge, paper_index, embedder)
     requests = {}

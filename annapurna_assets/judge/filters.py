@@ -30,11 +30,12 @@ class PaperFilters(dg.Config):
         if followed & {name.casefold() for name in metadata.get("authors", [])}:
             return None
         text = " ".join([metadata.get("title", ""), metadata.get("abstract", ""), *metadata.get("keywords", [])])
-        excluded = [word for word in self.exclude_keywords if _mentions(text, word)]
+        excluded = [word for word in self.exclude_keywords if word.strip() and _mentions(text, word)]
         if excluded:
             return f"{RULED_OUT}: it mentions {', '.join(excluded)} (lifecycle.filters.exclude_keywords)"
-        if self.keywords and not any(_mentions(text, word) for word in self.keywords):
-            return f"{RULED_OUT}: it mentions none of {', '.join(self.keywords)} (lifecycle.filters.keywords)"
+        wanted = [word for word in self.keywords if word.strip()]
+        if wanted and not any(_mentions(text, word) for word in wanted):
+            return f"{RULED_OUT}: it mentions none of {', '.join(wanted)} (lifecycle.filters.keywords)"
         return None
 
 

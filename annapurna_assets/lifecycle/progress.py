@@ -3,8 +3,7 @@
 import dagster as dg
 
 from annapurna_assets.lifecycle.runs import EXECUTION_JOB, LIFECYCLE_JOB, papers_in_flight, runs_in_flight
-from annapurna_assets.lifecycle.sections import COUNTED_SECTIONS
-from annapurna_assets.lifecycle.stages import PAPER_CHAIN
+from annapurna_assets.lifecycle.sections import PAPER_SECTIONS
 from annapurna_assets.papers.partitions import papers_partitions
 from annapurna_resources import PaperIndex
 from annapurna_resources.storage.paper_counts import outcome_counts
@@ -34,9 +33,7 @@ def stage_counts(instance: dg.DagsterInstance, paper_index: PaperIndex) -> dict[
     """Papers per stage as Dagster records them (each stage's materialized partitions), then how the recorded
     verdicts and runs came out; `pending_execution` leaves out papers whose batch is running."""
     keys = set(instance.get_dynamic_partitions(papers_partitions.name))
-    done = {
-        counted_as: materialized(instance, asset) & keys for counted_as, asset in zip(COUNTED_SECTIONS, PAPER_CHAIN)
-    }
+    done = {counted_as: materialized(instance, asset) & keys for asset, (_, counted_as) in PAPER_SECTIONS.items()}
     counts = {"discovered": len(keys)} | {counted_as: len(papers) for counted_as, papers in done.items()}
     outcomes = outcome_counts(paper_index.get_many(done["judged"] | done["code"] | done["executed"]).values())
     return counts | outcomes | {"pending_execution": len(pending_execution(instance, paper_index))}

@@ -58,7 +58,7 @@ def parallel_lifecycle_runs(instance: dg.DagsterInstance) -> int:
     limits = [
         limit["limit"]
         for limit in queue.tag_concurrency_limits
-        if limit.get("key") == KIND_TAG and limit.get("value") == LIFECYCLE_KIND
+        if limit.get("key") == KIND_TAG and limit.get("value") in (None, LIFECYCLE_KIND)  # no value: every kind
     ]
     if queue.max_concurrent_runs >= 0:
         limits.append(queue.max_concurrent_runs)

@@ -92,13 +92,19 @@ MIN_PAPERS_PER_RUN = 25  # fewer papers than this do not pay for a run's process
 
 
 def split_into_runs(keys: list[str], most_per_run: int, parallel: int) -> list[list[str]]:
-    """Runs sized to the work, of equal sizes: enough to fill the `parallel` run slots (each run at least
-    MIN_PAPERS_PER_RUN papers), more in whole waves of `parallel` runs when a run would exceed `most_per_run`."""
+    """Runs sized to the work, their sizes differing by one at most: enough to fill the `parallel` run slots (each
+    run at least MIN_PAPERS_PER_RUN papers), more in whole waves of `parallel` runs when a run would exceed
+    `most_per_run`."""
+    if not keys:
+        return []
     waves = math.ceil(len(keys) / (most_per_run * parallel))
     filled = min(waves * parallel, len(keys) // MIN_PAPERS_PER_RUN)
     runs = max(1, math.ceil(len(keys) / most_per_run), filled)
-    size = math.ceil(len(keys) / runs)
-    return [keys[i : i + size] for i in range(0, len(keys), size)]
+    size, larger = divmod(len(keys), runs)
+    bounds = [0]
+    for run in range(runs):
+        bounds.append(bounds[-1] + size + (run < larger))
+    return [keys[start:end] for start, end in zip(bounds, bounds[1:])]
 
 
 @dg.sensor(

@@ -22,7 +22,7 @@ FIRST_YEAR = {"iclr": 2017, "icml": 2017, "neurips": 2017, "mlsys": 2019, "colm"
 
 def conference_partitions(more_venues: dict[str, int] | None = None) -> dg.StaticPartitionsDefinition:
     """`<venue>-<year>` from each venue's first year to this one; `more_venues` (name -> first year) adds venues."""
-    first_years = {**FIRST_YEAR, **(more_venues or {})}
+    first_years = {**(more_venues or {}), **FIRST_YEAR}  # a built-in venue keeps its years
     this_year = datetime.date.today().year
     return dg.StaticPartitionsDefinition(
         [f"{venue}-{year}" for venue, first in first_years.items() for year in range(first, this_year + 1)]

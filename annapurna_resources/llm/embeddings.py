@@ -39,4 +39,5 @@ class MiniLMEmbedder(dg.ConfigurableResource):
         thread per core in every process, makes concurrent runs fight over the cores (several times slower)."""
         import torch
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, processes)))
+        cpus = len(os.sched_getaffinity(0))  # the CPUs this process may use (a container's, not the node's)
+        torch.set_num_threads(max(1, cpus // max(1, processes)))

@@ -15,6 +15,7 @@ Formats (detected from the first line):
 
 import csv
 import glob
+import hashlib
 import json
 import logging
 import re
@@ -85,7 +86,10 @@ def read_listing_file(path: Path, venue: str, year: int) -> list[ListedPaper]:
             rows = list(csv.reader(handle))[1:]
             papers = [_from_csv_row(row, path, venue, year) for row in rows]
         elif first.lstrip().startswith("["):
-            rows = json.load(handle)
+            try:
+                rows = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise ListingFileUnavailable(f"{path}: not valid JSON ({error})") from error
             papers = [_from_copilot_entry(entry, venue, year) for entry in rows]
         elif first.count("\t") == TSV_COLUMNS - 1:
             rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
@@ -156,8 +160,10 @@ def _from_tsv_row(row: list[str], venue: str, year: int) -> ListedPaper | None:
 
 
 def _from_copilot_entry(entry: dict, venue: str, year: int) -> ListedPaper | None:
+    if not isinstance(entry, dict):
+        return None
     title = " ".join(str(entry.get("title") or "").split())
-    if not isinstance(entry, dict) or not title:
+    if not title:
         return None
     status = str(entry.get("status") or "").strip()
     site = str(entry.get("site") or "").strip()
@@ -169,7 +175,8 @@ def _from_copilot_entry(entry: dict, venue: str, year: int) -> ListedPaper | Non
     elif pmlr:
         source, source_id, pdf_url = "pmlr", f"{pmlr['volume']}/{pmlr['name']}", pdf["url"] if pdf else ""
     else:
-        source, source_id, pdf_url = "papercopilot", f"{venue}{year}/{entry.get('id')}", pdf["url"] if pdf else ""
+        entry_id = entry.get("id") or hashlib.sha1(title.casefold().encode()).hexdigest()[:12]
+        source, source_id, pdf_url = "papercopilot", f"{venue}{year}/{entry_id}", pdf["url"] if pdf else ""
     return ListedPaper(
         source=source,
         source_id=source_id,
@@ -178,7 +185,8 @@ def _from_copilot_entry(entry: dict, venue: str, year: int) -> ListedPaper | Non
         abstract=" ".join(str(entry.get("abstract") or "").split()),
         venue=venue,
         year=year,
-        decision=COPILOT_STATUS.get(status.lower(), "unknown"),
+        decision=COPILOT_STATUS.get(status.lower())
+        or (accepted_decision(status) if "accept" in status.lower() else "unknown"),
         track=f"{venue.upper()} {year} {status}".strip(),
         keywords=[k.strip() for k in str(entry.get("keywords") or "").split(";") if k.strip()],
         primary_area=str(entry.get("primary_area") or ""),

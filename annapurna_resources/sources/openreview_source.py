@@ -60,11 +60,12 @@ class OpenReviewSource(dg.ConfigurableResource):
 
     def venue_groups(self) -> dict[str, str]:
         """Every venue this source lists (its partition name -> venue id prefix), the configured ones included."""
-        return {**VENUE_GROUPS, **{name.lower(): group.strip("/") for name, group in self.more_venues.items()}}
+        configured = {name.lower(): group.strip("/") for name, group in self.more_venues.items()}
+        return {**configured, **VENUE_GROUPS}  # a built-in venue keeps its own id and years
 
     def configured_first_years(self) -> dict[str, int]:
         """The configured venues and the first year each is listed for (their `conference_listing` partitions)."""
-        return {name.lower(): FIRST_CONFIGURED_YEAR for name in self.more_venues}
+        return {name.lower(): FIRST_CONFIGURED_YEAR for name in self.more_venues if name.lower() not in VENUE_GROUPS}
 
     def covers(self, venue: str, year: int) -> bool:
         if venue not in self.venue_groups():

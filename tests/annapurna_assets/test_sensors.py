@@ -88,7 +88,9 @@ def test_runs_are_sized_to_the_work_and_the_run_queue(instance):
     keys = [f"p{i}" for i in range(4008)]
     assert parallel_lifecycle_runs(instance) == 3  # dagster.yaml: lifecycle-batch runs limited to 3 (of 4)
     assert [len(run) for run in split_into_runs(keys, 1000, 3)] == [668] * 6  # two waves of three runs
-    assert [len(run) for run in split_into_runs(keys[:100], 1000, 3)] == [34, 34, 32]  # the slots filled
+    assert [len(run) for run in split_into_runs(keys[:100], 1000, 3)] == [34, 33, 33]  # the slots filled
+    assert [len(run) for run in split_into_runs(keys[:76], 1000, 3)] == [26, 25, 25]  # none below 25
+    assert split_into_runs([], 1000, 3) == []
     assert [len(run) for run in split_into_runs(keys[:30], 1000, 3)] == [30]  # too few for a second run
     assert [len(run) for run in split_into_runs(keys[:9], 4, 3)] == [3, 3, 3]  # never above most_per_run
 

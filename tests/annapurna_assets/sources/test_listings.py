@@ -8,6 +8,7 @@ from annapurna_assets.lifecycle.runs import LIFECYCLE_JOB, lifecycle_run_config,
 from annapurna_assets.sources.listings import conference_listing
 from annapurna_assets.sources.registration import register_papers
 from annapurna_resources import ListingFileSource, PmlrSource
+from annapurna_resources.sources.listing_files import ListingFileUnavailable
 from tests.conftest import SHARED_DATA, configure
 from tests.fakes.arxiv_api import ArxivApiReplay, OaiPmhReplay, load_real_oai_records, requires_arxiv_data
 from tests.fakes.loopback import LoopbackServer, Reply
@@ -273,3 +274,19 @@ def test_a_malformed_listing_files_setting_is_refused_by_name():
     configure(paper_sources={"files": {"files": ["neurips-2023=/data/*.csv"]}})
     with pytest.raises(ValueError, match="files"):
         build_definitions()
+
+
+def test_a_paper_copilot_dump_with_odd_entries_keeps_every_usable_paper(tmp_path):
+    """Entries that are not papers are skipped, papers without an id stay distinct, "Accept (Oral)" is an oral, and
+    a file that is not JSON fails with its name."""
+    dump = tmp_path / "venue.json"
+    dump.write_text(
+        '[{"title": "First", "status": "Accept (Oral)"}, "not a paper", {"title": "Second", "status": "Poster"},'
+        ' {"title": "", "status": "Poster"}]'
+    )
+    papers = ListingFileSource(files={"uai-2024": str(dump)}).list_papers("uai", 2024)
+    assert [(p.title, p.decision) for p in papers] == [("First", "oral"), ("Second", "poster")]
+    assert len({p.source_id for p in papers}) == 2 and all(p.source == "papercopilot" for p in papers)
+    dump.write_text("[{ broken")
+    with pytest.raises(ListingFileUnavailable, match="venue.json: not valid JSON"):
+        ListingFileSource(files={"uai-2024": str(dump)}).list_papers("uai", 2024)
