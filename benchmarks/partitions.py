@@ -4,9 +4,11 @@ The benchmark writes a synthetic listing file of N papers (OpenReview API v2 TSV
 default 200,000, about a year of arXiv ML plus the conferences) and registers it the way a user does: materializing
 `conference_listing` for the venue-year the file is configured for. Then one tick of each sensor that reads the
 partitions (the lifecycle sensor with no cursor, its worst case: it looks at every registered paper), and
-`annapurna status` as a user runs it (a fresh process). Prints one final JSON line.
+`annapurna status` as a user runs it (a fresh process). With `--ui`, `annapurna ui` is started and headless Chromium
+opens `paper_metadata`'s partitions page: the seconds until the first partition keys show, cold and again.
+Prints one final JSON line.
 
-Usage: .venv/bin/python benchmarks/partitions.py [--papers 200000]
+Usage: .venv/bin/python benchmarks/partitions.py [--papers 200000] [--ui]
 """
 
 import argparse
@@ -38,7 +40,38 @@ def write_listing(path: Path, papers: int) -> None:
             )
 
 
-def main(papers: int) -> None:
+def partitions_page_seconds(home: Path) -> list[float]:
+    """Seconds until `paper_metadata`'s partitions page shows partition keys in Chromium: first load, then again."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.annapurna_assets.test_ui_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS
+    from tests.annapurna_assets.test_webserver import graphql, start_ui, stop_ui, wait_for
+
+    process, port = start_ui(home)
+    options = webdriver.ChromeOptions()
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={home.parent / 'chromium-profile'}")
+    options.binary_location = str(CHROMIUM)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        wait_for("the UI", lambda: graphql(port, "{ version }")["data"], process)
+        seconds = []
+        for _ in range(2):
+            started = time.perf_counter()
+            driver.get(f"http://127.0.0.1:{port}/assets/paper_metadata?view=partitions")
+            WebDriverWait(driver, 300).until(lambda d: VENUE_YEAR in d.find_element(By.TAG_NAME, "body").text)
+            seconds.append(round(time.perf_counter() - started, 1))
+        return seconds
+    finally:
+        driver.quit()
+        stop_ui(process)
+
+
+def main(papers: int, ui: bool) -> None:
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder) / "home"
         os.environ["ANNAPURNA_HOME"] = str(home)
@@ -77,6 +110,7 @@ def main(papers: int) -> None:
                 runs = len(result.run_requests) if isinstance(result, dg.SensorResult) else 0
                 print(f"{name}: {ticks[name]} s, {runs} run request(s)")
 
+        page_seconds = partitions_page_seconds(home) if ui else None
         annapurna = Path(sys.executable).with_name("annapurna")
         started = time.perf_counter()
         status = subprocess.run([str(annapurna), "status", "--json"], capture_output=True, text=True, check=True)
@@ -89,6 +123,7 @@ def main(papers: int) -> None:
                 "register_seconds": round(register_seconds, 1),
                 "sensor_tick_seconds": ticks,
                 "status_seconds": round(status_seconds, 2),
+                "partitions_page_seconds": page_seconds,
                 "cpus": os.cpu_count(),
             }
         )
@@ -98,4 +133,6 @@ def main(papers: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--papers", type=int, default=200_000)
-    main(parser.parse_args().papers)
+    parser.add_argument("--ui", action="store_true", help="also time the partitions page in headless Chromium")
+    args = parser.parse_args()
+    main(args.papers, args.ui)
