@@ -42,21 +42,14 @@ def write_listing(path: Path, papers: int) -> None:
 
 def partitions_page_seconds(home: Path) -> list[float]:
     """Seconds until `paper_metadata`'s partitions page shows partition keys in Chromium: first load, then again."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.annapurna_assets.test_ui_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS
+    from tests.annapurna_assets.test_ui_browser import headless_chromium
     from tests.annapurna_assets.test_webserver import graphql, start_ui, stop_ui, wait_for
 
     process, port = start_ui(home)
-    options = webdriver.ChromeOptions()
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={home.parent / 'chromium-profile'}")
-    options.binary_location = str(CHROMIUM)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = headless_chromium(home.parent / "chromium-profile")
     try:
         wait_for("the UI", lambda: graphql(port, "{ version }")["data"], process)
         seconds = []

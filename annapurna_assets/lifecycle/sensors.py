@@ -100,11 +100,9 @@ def split_into_runs(keys: list[str], most_per_run: int, parallel: int) -> list[l
     waves = math.ceil(len(keys) / (most_per_run * parallel))
     filled = min(waves * parallel, len(keys) // MIN_PAPERS_PER_RUN)
     runs = max(1, math.ceil(len(keys) / most_per_run), filled)
-    size, larger = divmod(len(keys), runs)
-    bounds = [0]
-    for run in range(runs):
-        bounds.append(bounds[-1] + size + (run < larger))
-    return [keys[start:end] for start, end in zip(bounds, bounds[1:])]
+    size, larger = divmod(len(keys), runs)  # the first `larger` runs take one paper more
+    starts = [run * size + min(run, larger) for run in range(runs + 1)]
+    return [keys[start:end] for start, end in zip(starts, starts[1:])]
 
 
 @dg.sensor(

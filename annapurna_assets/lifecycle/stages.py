@@ -24,10 +24,10 @@ LIFECYCLE_STAGES: tuple[PaperStage, ...] = (
     code_stage,
 )
 STAGE_NAMES = tuple(stage.asset for stage in LIFECYCLE_STAGES)
-EXECUTION_ASSETS = ("trn_run_result", "trn_profile")  # the per-paper assets of trn1_batch_job's batches
-PAPER_CHAIN = STAGE_NAMES + EXECUTION_ASSETS
+PAPER_CHAIN = tuple(PAPER_SECTIONS)
 """A paper's assets in flow order: each of its materializations links the others."""
-assert PAPER_CHAIN == tuple(PAPER_SECTIONS), f"sections.py must list {PAPER_CHAIN} in this order"
+EXECUTION_ASSETS = PAPER_CHAIN[len(STAGE_NAMES) :]  # the per-paper assets of trn1_batch_job's batches
+assert PAPER_CHAIN[: len(STAGE_NAMES)] == STAGE_NAMES, f"sections.py must list {STAGE_NAMES} first, in this order"
 
 
 def stage_named(asset: str) -> PaperStage:

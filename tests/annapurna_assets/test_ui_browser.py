@@ -65,16 +65,21 @@ def demo_home(annapurna_home, tmp_path, monkeypatch):
     return annapurna_home
 
 
-@pytest.fixture
-def browser(tmp_path):
+def headless_chromium(profile: Path):
+    """Debian's chromium, headless and offline, driven through its chromedriver, with its profile in `profile`."""
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    options.add_argument(f"--user-data-dir={profile}")
     options.binary_location = str(CHROMIUM)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = headless_chromium(tmp_path / "chromium-profile")
     yield driver
     driver.quit()
 
