@@ -23,6 +23,7 @@ _MODULES = {
     "MiniLMEmbedder": "llm.embeddings",
     "Notifier": "notify.notifier",
     "PaperIndex": "storage.paper_index",
+    "PaperSection": "llm.code_generator",
     "MlsysProceedingsSource": "sources.proceedings_source",
     "NeuripsProceedingsSource": "sources.proceedings_source",
     "OfflineCodeGenerator": "llm.code_generator",

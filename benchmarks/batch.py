@@ -32,12 +32,12 @@ PAPERS = {  # title and abstract cues that pick each family of the offline gener
 
 
 def contract_scripts() -> dict[str, str]:
-    from annapurna_resources import OfflineCodeGenerator
+    from annapurna_resources import OfflineCodeGenerator, PaperSection
 
     generator = OfflineCodeGenerator()
     scripts = {}
     for family, text in PAPERS.items():
-        result = generator.generate(f"bench-{family}", text, text + ".", [(1, text)])
+        result = generator.generate(f"bench-{family}", text, text + ".", [PaperSection("1 Method", (1,), text)])
         assert result["family"] == family, (family, result["family"])
         scripts[f"bench-{family.replace('_', '-')}"] = result["code"]
     return scripts

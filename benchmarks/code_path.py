@@ -3,8 +3,8 @@
 The bundled demo corpus (ten PDFs) goes through `lifecycle_batch_job` up to `generated_code` with the offline
 generator, launched as `annapurna demo` and the daemon launch it (a code server and a run worker process). The
 paper's own work is then timed on the same accepted papers in one warm process, calling the same functions the
-stages call: reading the PDF's pages, choosing the pages, writing the code. Everything else (the run's process
-start and definitions load, the index and blob writes, Dagster's events) is what the platform adds.
+stages call: reading the PDF's pages and sections, choosing the sections, writing the code. Everything else (the
+run's process start and definitions load, the index and blob writes, Dagster's events) is what the platform adds.
 
 Usage: .venv/bin/python benchmarks/code_path.py. Prints one final JSON line.
 """
@@ -22,23 +22,23 @@ AFTER_VERDICT = ("read_papers", "write_papers_code")  # the steps of lifecycle_b
 
 
 def own_work_seconds(keys: list[str], paper_index, blob_store, code_generator, settings) -> float:
-    """Pages read, pages chosen and code written for each paper, in this process, as the stages do it."""
+    """The PDF read into sections, the sections chosen and code written for each paper, in this process, as the
+    stages do it."""
     from annapurna_assets.codegen.assets import classify_and_select
-    from annapurna_assets.codegen.pages.selection import strip_boilerplate
     from annapurna_assets.papers.pdf_text import extract_pages
+    from annapurna_assets.papers.structure import read_structure
+    from annapurna_resources import PaperSection
 
     docs = paper_index.get_many(keys)
     pdfs = {key: blob_store.get(doc["pdf"]["ref"]) for key, doc in docs.items()}
-    classify_and_select(extract_pages(pdfs[keys[0]]), settings)  # the classifier loaded, as in a warm worker
+    classify_and_select(read_structure(pdfs[keys[0]]), settings)  # the classifier loaded, as in a warm worker
     started = time.perf_counter()
     for key, doc in docs.items():
-        pages = extract_pages(pdfs[key])
-        selection, _, _ = classify_and_select(pages, settings)
-        chosen = strip_boilerplate(pages)
+        extract_pages(pdfs[key])
+        selection, _ = classify_and_select(read_structure(pdfs[key]), settings)
+        sections = [PaperSection(s.heading, tuple(s.pages), s.text) for s in selection.kept]
         metadata = doc["metadata"]
-        code_generator.generate(
-            key, metadata["title"], metadata["abstract"], [(n, chosen[n - 1]) for n in selection.pages]
-        )
+        code_generator.generate(key, metadata["title"], metadata["abstract"], sections)
     return time.perf_counter() - started
 
 

@@ -342,9 +342,10 @@ def cmd_judge_eval(args) -> int:
 
 def cmd_pages(args) -> int:
     _quiet_dagster()
-    from annapurna_assets.codegen.assets import classify_and_select
+    from annapurna_assets.codegen.assets import classify_and_select, page_ranges, read_sections
     from annapurna_assets.deployment import build_resource
-    from annapurna_assets.papers.pdf_text import extract_pages, inspect_pdf
+    from annapurna_assets.papers.pdf_text import inspect_pdf
+    from annapurna_assets.papers.structure import read_structure
 
     path = Path(args.pdf)
     if not path.is_file():
@@ -357,15 +358,16 @@ def cmd_pages(args) -> int:
         return 2
     settings = build_resource("lifecycle")
     if args.budget:
-        settings = settings.model_copy(update={"page_budget_tokens": args.budget, "page_max_fraction": 1.0})
-    selection, budget, classifier = classify_and_select(extract_pages(data), settings)
+        settings = settings.model_copy(update={"read_budget_tokens": args.budget})
+    paper = read_structure(data)
+    selection, classifier = classify_and_select(paper, settings)
     if args.json:
-        scores = {str(n): selection.scores[n] for n in selection.pages}
         print(
             json.dumps(
                 {
                     "pages": selection.pages,
-                    "scores": scores,
+                    "kept": {str(page): fraction for page, fraction in selection.kept_by_page().items()},
+                    "sections": read_sections(selection),
                     "tokens_kept": selection.tokens_kept,
                     "tokens_total": selection.tokens_total,
                 }
@@ -373,11 +375,17 @@ def cmd_pages(args) -> int:
         )
         return 0
     print(
-        f"{path.name}: {len(selection.pages)} of {len(selection.scores)} pages, {selection.tokens_kept} of "
-        f"{selection.tokens_total} tokens ({selection.token_fraction:.0%}; budget {budget})"
+        f"{path.name}: {len(selection.kept)} of {len(selection.choices)} sections, {selection.tokens_kept:,} of "
+        f"{selection.tokens_total:,} tokens ({selection.token_fraction:.0%}; budget {selection.budget_tokens:,}), "
+        f"headings from the {paper.outline}"
     )
-    for number in selection.pages:
-        print(f"  page {number:3d}  P(useful) {selection.scores[number]:.2f}")
+    for choice in selection.choices:
+        score = "    " if choice.score is None else f"{choice.score:.2f}"
+        mark = "read   " if choice.kept else "dropped"
+        why = f"  ({choice.reason})" if choice.reason else ""
+        indent = "  " * max(0, choice.section.level - 1)
+        pages = page_ranges(choice.section.pages)
+        print(f"  {mark} {score} {choice.tokens:6,d} tok  p. {pages:9s} {indent}{choice.section.heading}{why}")
     print(f"model: {classifier.info.get('trained', 'bundled')}")
     return 0
 
@@ -476,9 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)
 
-    pages = commands.add_parser("pages", help="the pages of a PDF the code generator would get, with their scores")
+    pages = commands.add_parser(
+        "pages", help="the sections of a PDF the code generator would read, with their scores (and the pages kept)"
+    )
     pages.add_argument("pdf", metavar="PDF")
-    pages.add_argument("--budget", type=int, metavar="TOKENS", help="token budget (default: the pipeline's)")
+    pages.add_argument("--budget", type=int, metavar="TOKENS", help="reading budget (default: the pipeline's)")
     pages.add_argument("--json", action="store_true")
     pages.set_defaults(func=cmd_pages)
 

@@ -28,7 +28,7 @@ def paper_report(shown: dict, blob_store, ui_url: str = UI_URL) -> str:
     if (shown["verdict"] or {}).get("decision") in ("accept", None):  # a rejected paper's story ends at its verdict
         sections += [
             ("PDF", _pdf(shown["pdf"])),
-            ("Pages the code generator reads", _pages(shown["pages"])),
+            ("What the code generator reads", _pages(shown["pages"])),
             ("Code", _code(shown["code"], blob_store)),
             ("Run", _run(shown["run"], blob_store)),
             ("Profile", _profile(shown["profile"], blob_store)),
@@ -79,18 +79,18 @@ def _pdf(pdf: dict | None) -> list[str]:
 def _pages(pages: dict | None) -> list[str]:
     if not pages:
         return ["-"]
-    kept = pages["pages"]
+    if "sections" not in pages:
+        return [f"pages {', '.join(map(str, pages['pages']))} (chosen before sections were: select again)"]
+    sections = pages["sections"]
+    read = [s for s in sections if s["kept"]]
     lines = [
-        f"{len(kept)} pages, {pages['tokens_kept']:,} of {pages['tokens_total']:,} tokens "
+        f"{len(read)} of {len(sections)} sections, {pages['tokens_kept']:,} of {pages['tokens_total']:,} tokens "
         f"(budget {pages['budget_tokens']:,}), by the {pages['method']}",
-        f"read: {', '.join(map(str, kept))}",
+        "read: " + "; ".join(s["title"] for s in read),
     ]
-    scores = {int(page): score for page, score in pages.get("scores", {}).items()}
-    dropped = sorted((p for p in scores if p not in kept), key=lambda p: -scores[p])[:5]
+    dropped = [s for s in sections if not s["kept"] and s["tokens"]]
     if dropped:
-        lines.append(
-            "most likely useful of the pages left out: " + ", ".join(f"{p} ({scores[p]:.2f})" for p in dropped)
-        )
+        lines.append("dropped: " + "; ".join(f"{s['title']} ({s['reason']})" for s in dropped))
     return lines
 
 
@@ -112,7 +112,7 @@ def _code(code: dict | None, blob_store) -> list[str]:
             "hyperparameter": h["name"],
             "in paper": h.get("paper_value"),
             "used": h.get("used_value"),
-            "page": h.get("page"),
+            "where": h.get("section") or h.get("page"),
         }
         for h in code.get("hyperparameters_from_paper", [])
     ]

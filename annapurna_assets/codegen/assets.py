@@ -1,4 +1,4 @@
-"""From an accepted paper's text to a runnable training script: page selection, then code generation."""
+"""From an accepted paper's text to a runnable training script: the sections it reads, then code generation."""
 
 import functools
 import json
@@ -8,77 +8,117 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from annapurna_assets.codegen.pages.selection import PageSelection, estimate_tokens, select_pages, strip_boilerplate
+from annapurna_assets.codegen.reading.selection import Selection, select_sections
 from annapurna_assets.lifecycle.runs import LLM_POOL
 from annapurna_assets.lifecycle.settings import LifecycleSettings
 from annapurna_assets.lifecycle.stage import Check, CheckOutcome, PaperStage, StageOutcome
 from annapurna_assets.papers.assets import paper_document
-from annapurna_resources import BlobStore, CodeGenerator, PaperIndex
+from annapurna_assets.papers.structure import PaperText, read_structure
+from annapurna_resources import BlobStore, CodeGenerator, PaperIndex, PaperSection
 from annapurna_resources.llm.code_contract import check_contract
-from annapurna_resources.storage.paper_document import CodeSection, PagesSection
+from annapurna_resources.storage.paper_document import CodeSection, PagesSection, PaperDocument, ReadSection
 
-if TYPE_CHECKING:  # the classifier (LightGBM, scikit-learn) is loaded when pages are first chosen, not on import
-    from annapurna_assets.codegen.pages.classifier import PageClassifier
+if TYPE_CHECKING:  # the classifier (LightGBM, scikit-learn) is loaded when sections are first chosen, not on import
+    from annapurna_assets.codegen.reading.classifier import SectionClassifier
 
 MAX_CODE_SHOWN = 60_000  # characters of the script shown in the asset's metadata (all of any usual script)
+MIN_READ_TOKENS = 400  # a selection under this (about half a page) is too little to reproduce a paper from
 
 
-def load_pages(blob_store: BlobStore, doc: dict) -> list[str]:
-    return json.loads(blob_store.get(doc["text"]["ref"]))["pages"]
+def load_structure(blob_store: BlobStore, doc: PaperDocument) -> PaperText:
+    """The paper's sections as `paper_text` stored them (read again from the PDF for text stored before sections)."""
+    stored = json.loads(blob_store.get(doc["text"]["ref"]))
+    if "structure" in stored:
+        return PaperText.from_json(stored["structure"])
+    return read_structure(blob_store.get(doc["pdf"]["ref"]))
 
 
 @functools.cache
-def _classifier(model_path: str, modified: float) -> "PageClassifier":
-    from annapurna_assets.codegen.pages.classifier import PageClassifier
+def _classifier(model_path: str, modified: float) -> "SectionClassifier":
+    from annapurna_assets.codegen.reading.classifier import SectionClassifier
 
-    return PageClassifier.load(Path(model_path))
+    return SectionClassifier.load(Path(model_path))
 
 
-def page_classifier() -> "PageClassifier":
+def section_classifier() -> "SectionClassifier":
     """The model in use (retrained by page_classifier_model, else bundled), loaded once per file version."""
-    from annapurna_assets.codegen.pages.classifier import current_model_path
+    from annapurna_assets.codegen.reading.classifier import current_model_path
 
     path = current_model_path()
     return _classifier(str(path), path.stat().st_mtime)
 
 
-def classify_and_select(pages: list[str], settings: LifecycleSettings) -> tuple[PageSelection, int, "PageClassifier"]:
-    """The pages under the budget: the best by P(useful) per token, up to min(tokens, fraction of the paper)."""
-    classifier = page_classifier()
-    total = sum(estimate_tokens(p) for p in pages)
-    cap = settings.page_budget_tokens
-    budget = min(cap, int(settings.page_max_fraction * total)) if total else cap
-    selection = select_pages(pages, budget, classifier.predict(pages), settings.page_min_probability)
-    return selection, budget, classifier
+def classify_and_select(paper: PaperText, settings: LifecycleSettings) -> tuple[Selection, "SectionClassifier"]:
+    """Every section but those a reproduction never needs or the classifier is sure are not useful, within the
+    reading budget."""
+    classifier = section_classifier()
+    scores = classifier.predict(paper)
+    selection = select_sections(paper, scores, settings.read_budget_tokens, settings.section_min_probability)
+    return selection, classifier
 
 
-def choose_pages(key: str, paper_index: PaperIndex, blob_store: BlobStore, settings: LifecycleSettings) -> StageOutcome:
+def read_sections(selection: Selection) -> list[ReadSection]:
+    return [ReadSection(index=i, **choice.to_json()) for i, choice in enumerate(selection.choices)]
+
+
+def too_little_read(selection: Selection, paper: PaperText) -> str:
+    """Why the selection is too little to write code from, or "" when it is enough."""
+    if selection.tokens_kept >= MIN_READ_TOKENS:
+        return ""
+    if selection.tokens_total < MIN_READ_TOKENS:
+        return f"the paper has only {selection.tokens_total} tokens of text (headings from: {paper.outline})"
+    dropped = [c for c in selection.choices if not c.kept and c.tokens]
+    largest = ", ".join(f"{c.section.heading} ({c.reason})" for c in sorted(dropped, key=lambda c: -c.tokens)[:3])
+    return (
+        f"only {selection.tokens_kept} of {selection.tokens_total} tokens kept (under {MIN_READ_TOKENS}); "
+        f"the largest sections dropped: {largest}"
+    )
+
+
+def choose_sections(
+    key: str, paper_index: PaperIndex, blob_store: BlobStore, settings: LifecycleSettings
+) -> StageOutcome:
     doc = paper_document(paper_index, key, "text")
-    pages = load_pages(blob_store, doc)
-    selection, budget, classifier = classify_and_select(pages, settings)
-    method = f"lightgbm page classifier ({classifier.info.get('trained', 'bundled')})"
+    paper = load_structure(blob_store, doc)
+    selection, classifier = classify_and_select(paper, settings)
+    method = f"lightgbm section classifier ({classifier.info.get('trained', 'bundled')})"
+    kept_by_page = selection.kept_by_page()
     paper_index.update(
         key,
         pages=PagesSection(
+            sections=read_sections(selection),
             pages=selection.pages,
-            scores=selection.scores,
+            kept={str(page): fraction for page, fraction in kept_by_page.items()},
             tokens_kept=selection.tokens_kept,
             tokens_total=selection.tokens_total,
-            budget_tokens=budget,
+            budget_tokens=selection.budget_tokens,
             method=method,
         ),
     )
+    problem = too_little_read(selection, paper)
+    kept = [choice for choice in selection.choices if choice.kept]
     return StageOutcome(
         metadata={
+            "sections_read": f"{len(kept)} of {len(selection.choices)}",
+            "sections": dg.MetadataValue.md(sections_table(selection)),
             "pages": page_ranges(selection.pages),
-            "page_count": len(pages),
+            "page_count": paper.page_count,
+            "kept_by_page": dg.MetadataValue.json({str(p): f for p, f in kept_by_page.items()}),
             "tokens_kept": selection.tokens_kept,
             "tokens_total": selection.tokens_total,
             "token_fraction": round(selection.token_fraction, 3),
-            "budget_tokens": budget,
-            "pages_table": dg.MetadataValue.md(_pages_table(strip_boilerplate(pages), selection)),
+            "budget_tokens": selection.budget_tokens,
+            "headings_from": paper.outline,
             "method": method,
-        }
+        },
+        checks=[
+            CheckOutcome(
+                "reads_enough",
+                not problem,
+                problem or f"{selection.tokens_kept} tokens of {len(kept)} sections to read",
+                {"tokens_kept": selection.tokens_kept, "problem": problem or "none"},
+            )
+        ],
     )
 
 
@@ -93,27 +133,33 @@ def page_ranges(pages: list[int]) -> str:
     return ", ".join(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs) or "none"
 
 
-def _pages_table(pages: list[str], selection: PageSelection) -> str:
-    """Every page with its P(useful), its tokens and whether the code generator reads it."""
-    kept = set(selection.pages)
+def sections_table(selection: Selection) -> str:
+    """Every section with its pages, tokens, P(useful) and whether the code generator reads it (or why not)."""
     rows = [
-        f"| {n} | {selection.scores.get(n, 0.0):.2f} | {estimate_tokens(text)} | {'kept' if n in kept else '-'} | "
-        f"{_first_words(text)} |"
-        for n, text in enumerate(pages, start=1)
+        f"| {choice.section.heading.replace('|', '/')} | {page_ranges(choice.section.pages)} | {choice.tokens} | "
+        f"{'-' if choice.score is None else f'{choice.score:.2f}'} | "
+        f"{'read' if choice.kept else 'dropped: ' + choice.reason.replace('|', '/')} |"
+        for choice in selection.choices
     ]
-    return "| page | P(useful) | tokens | read | starts with |\n|---|---|---|---|---|\n" + "\n".join(rows)
+    return "| section | pages | tokens | P(useful) | read |\n|---|---|---|---|---|\n" + "\n".join(rows)
 
 
-def _first_words(text: str, words: int = 10) -> str:
-    return " ".join(text.split()[:words]).replace("|", "\\|")
+def sections_to_read(blob_store: BlobStore, doc: PaperDocument) -> list[PaperSection]:
+    """The kept sections under their headings, in paper order."""
+    paper = load_structure(blob_store, doc)
+    kept = [entry["index"] for entry in doc["pages"]["sections"] if entry["kept"]]
+    return [
+        PaperSection(section.heading, tuple(section.pages), section.text)
+        for section in (paper.sections[i] for i in kept)
+    ]
 
 
 def write_code(key: str, paper_index: PaperIndex, blob_store: BlobStore, code_generator: CodeGenerator) -> StageOutcome:
     doc = paper_document(paper_index, key, "metadata", "pages", "text")
-    pages = strip_boilerplate(load_pages(blob_store, doc))  # what the selection's token count was made of
-    chosen = [(n, pages[n - 1]) for n in doc["pages"]["pages"]]
+    if "sections" not in doc["pages"]:
+        raise dg.Failure(f"{key}'s pages were chosen before sections were: materialize selected_pages again")
     metadata = doc["metadata"]
-    result = code_generator.generate(key, metadata["title"], metadata["abstract"], chosen)
+    result = code_generator.generate(key, metadata["title"], metadata["abstract"], sections_to_read(blob_store, doc))
     code = result.pop("code")
     ref = blob_store.put(code.encode())
     report = check_contract(code)
@@ -135,7 +181,8 @@ def write_code(key: str, paper_index: PaperIndex, blob_store: BlobStore, code_ge
         ),
     )
     hyperparameter_rows = "\n".join(
-        f"| {h['name']} | {_value(h.get('paper_value'))} | {_value(h.get('used_value'))} | {h.get('page')} |"
+        f"| {h['name']} | {_value(h.get('paper_value'))} | {_value(h.get('used_value'))} | "
+        f"{h.get('section') or h.get('page')} |"
         for h in result.get("hyperparameters_from_paper", [])
     )
     checks = [
@@ -190,7 +237,7 @@ def write_code(key: str, paper_index: PaperIndex, blob_store: BlobStore, code_ge
             "open_code": dg.MetadataValue.url(blob_store.browser_url(ref, ".py")),
             "blob": ref,
             "hyperparameters_from_paper": dg.MetadataValue.md(
-                "| name | in paper | used | page |\n|---|---|---|---|\n" + hyperparameter_rows
+                "| name | in paper | used | where |\n|---|---|---|---|\n" + hyperparameter_rows
                 if hyperparameter_rows
                 else "_none found; template defaults used_"
             ),
@@ -222,12 +269,21 @@ def _attempts_table(attempts: list[dict]) -> str:
 
 pages_stage = PaperStage(
     asset="selected_pages",
-    description="The pages most useful for implementing the paper, under a token budget.",
+    description="The sections of the paper the code generator reads: all but references, related work, "
+    "acknowledgements, impact statements, checklists and what the section classifier is sure is not needed, "
+    "within the reading budget.",
     group="read",
     step="read_papers",
     resources=("paper_index", "blob_store", "lifecycle"),
-    run=lambda key, r, log: choose_pages(key, r.paper_index, r.blob_store, r.lifecycle),
+    run=lambda key, r, log: choose_sections(key, r.paper_index, r.blob_store, r.lifecycle),
     extra_deps=("page_classifier_model",),
+    checks=(
+        Check(
+            "reads_enough",
+            f"The code generator gets at least {MIN_READ_TOKENS} tokens of the paper's sections (an empty or nearly "
+            "empty selection stops the paper, with the reason).",
+        ),
+    ),
 )
 
 

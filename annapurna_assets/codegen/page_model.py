@@ -1,11 +1,11 @@
-"""`page_classifier_model`: trains the page classifier on the labelled PDFs and records its held-out quality."""
+"""`page_classifier_model`: trains the section classifier on the labelled PDFs and records its held-out quality."""
 
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
-from annapurna_assets.codegen.pages.classifier import materialized_model_path, train_and_evaluate
+from annapurna_assets.codegen.reading.classifier import materialized_model_path, train_and_evaluate
 from annapurna_assets.settings import DEMO_CORPUS, PROJECT_ROOT
 
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
@@ -19,11 +19,11 @@ class PageClassifierConfig(dg.Config):
 
 @dg.asset(group_name="read", kinds={"lightgbm"})
 def page_classifier_model(config: PageClassifierConfig) -> dg.MaterializeResult:
-    """A classifier of PDF pages (method or setup vs other), trained on our page labels of the PDFs in
-    `<data_dir>/pdfs` and of the bundled demo corpus: LightGBM on page features (with lexicons from the public
-    annotations under `<data_dir>`) averaged with a logistic regression on the page's words.
-    Precision and recall come from leave-one-paper-out cross-validation. `selected_pages` uses it from the next run
-    on."""
+    """A classifier of a paper's sections (method or setup vs other), trained on our page labels of the PDFs in
+    `<data_dir>/pdfs` and of the bundled demo corpus carried to their sections: LightGBM on section features (with
+    lexicons from the public annotations under `<data_dir>`) averaged with a logistic regression on the section's
+    words. Precision and recall come from leave-one-paper-out cross-validation. `selected_pages` uses it from the
+    next run on. (The asset keeps its first name, so its history stays with it.)"""
     data = Path(config.data_dir).expanduser().resolve()
     if not (data / "pdfs").is_dir():
         raise dg.Failure(f"no labelled PDFs: {data / 'pdfs'} does not exist (set data_dir in the run config)")
@@ -40,8 +40,8 @@ def page_classifier_model(config: PageClassifierConfig) -> dg.MaterializeResult:
             "recall": report["recall"],
             "auc": report["auc"],
             "threshold": report["threshold"],
-            "pages": report["pages"],
-            "useful_pages": report["useful_pages"],
+            "sections": report["sections"],
+            "useful_sections": report["useful_sections"],
             "papers": dg.MetadataValue.json([paper.name for paper in evaluation["papers"]]),
             "evaluation": "leave-one-paper-out: each page scored by a model that never saw its paper",
             "path": dg.MetadataValue.path(str(path)),

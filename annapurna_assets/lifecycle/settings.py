@@ -18,18 +18,15 @@ class LifecycleSettings(dg.ConfigurableResource):
         default=PaperFilters(), description="Keyword and author filters applied before the judge."
     )
     llm_concurrency: int = Field(default=4, ge=1, description="Steps calling an LLM at once (the `llm` pool's limit).")
-    page_budget_tokens: int = Field(
-        default=30_000, ge=1, description="At most this many tokens of pages reach the code generator."
+    read_budget_tokens: int = Field(
+        default=60_000,
+        ge=1,
+        description="At most this many tokens of a paper's sections reach the code generator (the least useful "
+        "sections go first when a paper has more).",
     )
-    page_max_fraction: float = Field(
-        default=0.6,
-        gt=0.0,
-        le=1.0,
-        description="At most this fraction of a paper's tokens reaches the generator.",
-    )
-    page_min_probability: float = Field(
-        default=0.1,
+    section_min_probability: float = Field(
+        default=0.25,
         ge=0.0,
         le=1.0,
-        description="A page less likely than this to be useful never goes in.",
+        description="A section less likely than this to be useful (the section classifier's P) is not read.",
     )

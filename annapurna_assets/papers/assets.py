@@ -13,6 +13,7 @@ import dagster as dg
 from annapurna_assets.lifecycle.runs import LIFECYCLE_OP
 from annapurna_assets.lifecycle.stage import Check, CheckOutcome, PaperStage, StageOutcome
 from annapurna_assets.papers.pdf_text import extract_pages, inspect_pdf, read_heading, text_problem
+from annapurna_assets.papers.structure import PaperText, read_structure
 from annapurna_resources import BlobStore, PaperIndex, PaperSources, PdfFetcher
 from annapurna_resources.sources.listed_paper import ListedPaper
 from annapurna_resources.sources.paper_sources import SourceUnavailable
@@ -29,6 +30,16 @@ def paper_document(paper_index: PaperIndex, paper_key: str, *sections: str) -> P
     if missing:
         raise dg.Failure(f"paper {paper_key} has no {', '.join(missing)} yet: materialize the upstream assets first")
     return doc
+
+
+def _outline(structure: PaperText) -> str:
+    """The paper's headings, indented by level, with the pages each section is on."""
+    lines = []
+    for section in structure.sections:
+        pages = section.pages
+        where = f"p. {pages[0]}" + (f"-{pages[-1]}" if len(pages) > 1 else "") if pages else "heading only"
+        lines.append(f"{'  ' * max(0, section.level - 1)}- {section.heading} ({where})")
+    return "\n".join(lines) or "_no text_"
 
 
 def link(url: str) -> dg.MetadataValue:
@@ -176,9 +187,11 @@ def extract_text(key: str, paper_index: PaperIndex, blob_store: BlobStore) -> St
     doc = paper_document(paper_index, key, "metadata", "pdf")
     if not doc["pdf"]["readable"]:
         raise dg.Failure(f"{key} has no readable PDF: {doc['pdf']['problem']}")
-    pages = extract_pages(blob_store.get(doc["pdf"]["ref"]))
+    data = blob_store.get(doc["pdf"]["ref"])
+    pages = extract_pages(data)
     problem = text_problem(pages)
-    text_ref = blob_store.put(json.dumps({"pages": pages}).encode())
+    structure = read_structure(data)
+    text_ref = blob_store.put(json.dumps({"pages": pages, "structure": structure.to_json()}).encode())
     metadata = doc["metadata"]
     full_text = "\n".join(pages)
     paper_index.index_text(key, metadata["title"], metadata["abstract"], full_text)
@@ -190,6 +203,8 @@ def extract_text(key: str, paper_index: PaperIndex, blob_store: BlobStore) -> St
             chars=len(full_text),
             words=len(full_text.split()),
             problem=problem,
+            sections=len(structure.sections),
+            headings_from=structure.outline,
         ),
     )
     return StageOutcome(
@@ -197,6 +212,9 @@ def extract_text(key: str, paper_index: PaperIndex, blob_store: BlobStore) -> St
             "title": metadata["title"],
             "page_count": len(pages),
             "words": len(full_text.split()),
+            "sections": len(structure.sections),
+            "headings_from": structure.outline,
+            "outline": dg.MetadataValue.md(_outline(structure)),
             "blob": text_ref,
         },
         checks=[

@@ -1,7 +1,7 @@
-"""Code generators turn a paper's selected pages into one runnable PyTorch training script.
+"""Code generators turn the sections of a paper chosen for them into one runnable PyTorch training script.
 
 The embedded default, `OfflineCodeGenerator`, is an honest scaffold, not an LLM: it recognises the
-paper's architecture family, its dataset and the hyperparameters its pages state, and fills a tested
+paper's architecture family, its dataset and the hyperparameters its sections state, and fills a tested
 training template with them (scaled down to fit the time budget on a CPU). The LLM generators
 (`llm_code_generator.py`) return the same dict: `code`, `generator`, `model`, `plan`, `family`, `dataset`,
 token counts, cost.
@@ -120,18 +120,32 @@ INTEGER_KEYS = {"batch_size", "d_model", "hidden_dim", "embedding_dim", "n_layer
 
 
 @dataclass(frozen=True)
+class PaperSection:
+    """A section of the paper a generator reads: its heading ("3.1 Training"), the pages it is on, its text."""
+
+    heading: str
+    pages: tuple[int, ...]
+    text: str
+
+    @property
+    def first_page(self) -> int:
+        return self.pages[0] if self.pages else 0
+
+
+@dataclass(frozen=True)
 class FoundHyperparameter:
     name: str
     paper_value: float
     used_value: float
-    page: int
+    page: int  # the first page of the section it was found in
+    section: str
     quote: str
 
 
-def detect_family(title: str, abstract: str, pages: list[tuple[int, str]]) -> tuple[str, dict[str, int]]:
+def detect_family(title: str, abstract: str, sections: list[PaperSection]) -> tuple[str, dict[str, int]]:
     """The family whose cues are densest; title and abstract count three times."""
     head = f"{title}\n{abstract}".lower()
-    body = "\n".join(text for _, text in pages).lower()
+    body = "\n".join(section.text for section in sections).lower()
     counts = {
         family: 3 * len(re.findall(cues, head)) + len(re.findall(cues, body)) for family, (cues, _) in FAMILIES.items()
     }
@@ -139,17 +153,17 @@ def detect_family(title: str, abstract: str, pages: list[tuple[int, str]]) -> tu
     return (best if counts[best] > 0 else "mlp"), counts
 
 
-def detect_dataset(pages: list[tuple[int, str]], abstract: str) -> tuple[str, str]:
-    text = (abstract + "\n" + "\n".join(t for _, t in pages)).lower()
+def detect_dataset(sections: list[PaperSection], abstract: str) -> tuple[str, str]:
+    text = (abstract + "\n" + "\n".join(section.text for section in sections)).lower()
     mentions = [(len(re.findall(p, text)), name, shape) for p, name, shape in DATASETS]
     count, name, shape = max(mentions)
     return (name, shape) if count else ("", "")
 
 
-def find_hyperparameters(pages: list[tuple[int, str]]) -> list[FoundHyperparameter]:
+def find_hyperparameters(sections: list[PaperSection]) -> list[FoundHyperparameter]:
     found: dict[str, FoundHyperparameter] = {}
-    for page, text in pages:
-        flat = re.sub(r"\s+", " ", text)
+    for section in sections:
+        flat = re.sub(r"\s+", " ", section.text)
         for name, pattern in HYPERPARAMETER_PATTERNS.items():
             if name in found:
                 continue
@@ -165,7 +179,8 @@ def find_hyperparameters(pages: list[tuple[int, str]]) -> list[FoundHyperparamet
             if name in INTEGER_KEYS:
                 used = int(round(used))
             start = max(0, match.start() - 30)
-            found[name] = FoundHyperparameter(name, value, used, page, flat[start : match.end() + 10].strip())
+            quote = flat[start : match.end() + 10].strip()
+            found[name] = FoundHyperparameter(name, value, used, section.first_page, section.heading, quote)
     return list(found.values())
 
 
@@ -188,7 +203,8 @@ class CodeGenerator(dg.ConfigurableResource):
         """Whether `generate` smoke-runs each script and reports it under `smoke` (then checked per paper)."""
         return False
 
-    def generate(self, paper_key: str, title: str, abstract: str, pages: list[tuple[int, str]]) -> dict:
+    def generate(self, paper_key: str, title: str, abstract: str, sections: list[PaperSection]) -> dict:
+        """The script for the paper, from its title, abstract and the sections chosen for it (in paper order)."""
         raise NotImplementedError
 
 
@@ -201,15 +217,12 @@ class OfflineCodeGenerator(CodeGenerator):
     def name(self) -> str:
         return "offline-scaffold"
 
-    def generate(self, paper_key: str, title: str, abstract: str, pages: list[tuple[int, str]]) -> dict:
-        family, cue_counts = detect_family(title, abstract, pages)
+    def generate(self, paper_key: str, title: str, abstract: str, sections: list[PaperSection]) -> dict:
+        family, cue_counts = detect_family(title, abstract, sections)
         _, family_defaults = FAMILIES[family]
-        found = find_hyperparameters(pages)
-        optimizer = (
-            "sgd"
-            if re.search(r"\bsgd\b|stochastic gradient descent with momentum", " ".join(t for _, t in pages), re.I)
-            else "adam"
-        )
+        found = find_hyperparameters(sections)
+        body = " ".join(section.text for section in sections)
+        optimizer = "sgd" if re.search(r"\bsgd\b|stochastic gradient descent with momentum", body, re.I) else "adam"
         hyperparameters = {**COMMON_DEFAULTS, **family_defaults, "optimizer": optimizer, "max_steps": self.max_steps}
         for h in found:
             if h.name in hyperparameters or h.name in ("learning_rate", "batch_size", "dropout", "weight_decay"):
@@ -217,11 +230,11 @@ class OfflineCodeGenerator(CodeGenerator):
         if "n_heads" in hyperparameters and "d_model" in hyperparameters:
             while hyperparameters["d_model"] % hyperparameters["n_heads"]:
                 hyperparameters["n_heads"] -= 1
-        dataset, shape = detect_dataset(pages, abstract)
+        dataset, shape = detect_dataset(sections, abstract)
         data_note = (
             f"{dataset} is not available offline on the execution host: synthetic data shaped like it ({shape})."
             if dataset
-            else "no public dataset named in the selected pages: synthetic data for the task."
+            else "no public dataset named in the sections read: synthetic data for the task."
         )
         header = [
             f"Offline scaffold for: {title.replace(chr(10), ' ')[:200]}",

@@ -6,8 +6,9 @@ server, Ollama; `base_url` like `http://host:8000/v1`, `model`, optional `api_ke
 themselves (`max_retries`); what still fails becomes a failed attempt with a clear error, never an exception.
 
 Flow of `generate`:
-1. Pages over `page_budget_tokens` (chars/4) are summarised in chunks first; summaries keep equations,
-   hyperparameters with their page numbers and dataset names.
+1. The paper's sections, under their headings in paper order; sections over `summarise_over_tokens` (chars/4) in
+   all are summarised in chunks first (summaries keep equations, hyperparameters with their pages and dataset
+   names).
 2. Plan: components, equations, hyperparameters (name, value, page), dataset (and whether it is on the execution
    host offline; otherwise synthetic data shaped like it), training loop, metrics. Claude answers through a forced
    `record_plan` tool call; OpenAI-compatible models answer a JSON object in text, parsed leniently.
@@ -32,7 +33,7 @@ from pydantic import Field, PrivateAttr
 
 from annapurna_resources.llm.claude_client import claude_client
 from annapurna_resources.llm.code_contract import ALLOWED_MODULES, check_contract
-from annapurna_resources.llm.code_generator import CodeGenerator
+from annapurna_resources.llm.code_generator import CodeGenerator, PaperSection
 
 DEFAULT_MODELS = {
     "anthropic": "claude-sonnet-4-5",
@@ -110,9 +111,9 @@ Plan a small-scale, faithful PyTorch reproduction of this paper.
 <paper key="{paper_key}">
 <title>{title}</title>
 <abstract>{abstract}</abstract>
-<selected_pages>
-{pages}
-</selected_pages>
+<sections>
+{sections}
+</sections>
 </paper>
 
 {contract}
@@ -134,9 +135,9 @@ Write the training script for this paper.
 <paper key="{paper_key}">
 <title>{title}</title>
 <abstract>{abstract}</abstract>
-<selected_pages>
-{pages}
-</selected_pages>
+<sections>
+{sections}
+</sections>
 </paper>
 
 <plan>
@@ -166,14 +167,24 @@ corrected script in one ```python fenced block.
 </problems>"""
 
 SUMMARY_PROMPT = """\
-Summarise pages {first}-{last} of the paper "{title}" for an engineer who must reimplement it. Keep every
-equation (verbatim, LaTeX or plain text), every hyperparameter with its value and the page it is on (as
+Summarise these sections ({first} to {last}) of the paper "{title}" for an engineer who must reimplement it. Keep
+every equation (verbatim, LaTeX or plain text), every hyperparameter with its value and the page it is on (as
 "name = value (p. N)"), every dataset name, and the architecture and training details; drop related work
 and prose. Be concise.
 
-<pages>
-{pages}
-</pages>"""
+<sections>
+{sections}
+</sections>"""
+
+
+def _attribute(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def _tagged(section: PaperSection, limit: int | None = None) -> str:
+    pages = f"{section.pages[0]}-{section.pages[-1]}" if len(section.pages) > 1 else str(section.first_page)
+    text = section.text if limit is None else section.text[:limit]
+    return f'<section heading="{_attribute(section.heading)}" pages="{pages}">\n{text}\n</section>'
 
 
 class LlmError(Exception):
@@ -285,7 +296,9 @@ class LlmCodeGenerator(CodeGenerator):
     time_budget_s: float = Field(
         default=1800.0, description="No new model call starts after this many seconds on one paper."
     )
-    page_budget_tokens: int = 30000  # pages beyond this (chars/4) are summarised in chunks first
+    summarise_over_tokens: int = Field(
+        default=60_000, description="Sections longer than this in all (chars/4) are summarised in chunks first."
+    )
     summary_chunk_tokens: int = 12000
     smoke_timeout_s: float = Field(default=90.0, description="Wall-clock limit of one smoke run.")
     smoke_time_budget_s: float = 20.0
@@ -409,11 +422,11 @@ class LlmCodeGenerator(CodeGenerator):
 
     # --- the loop --------------------------------------------------------------------------------------------
 
-    def generate(self, paper_key: str, title: str, abstract: str, pages: list[tuple[int, str]]) -> dict:
+    def generate(self, paper_key: str, title: str, abstract: str, sections: list[PaperSection]) -> dict:
         state = _Run(started=time.monotonic())
-        page_text, summaries = self._page_text(title, pages, state)
-        plan, plan_error = self._plan(paper_key, title, abstract, page_text, state)
-        plan_json = json.dumps(plan, indent=1) if plan else "(no plan: work from the pages)"
+        section_text, summaries = self._section_text(title, sections, state)
+        plan, plan_error = self._plan(paper_key, title, abstract, section_text, state)
+        plan_json = json.dumps(plan, indent=1) if plan else "(no plan: work from the sections)"
         contract = CONTRACT.format(data_rule=self._data_rule())
 
         attempts: list[dict] = []
@@ -425,7 +438,7 @@ class LlmCodeGenerator(CodeGenerator):
                 break
             if feedback is None or not code:
                 prompt = CODE_PROMPT.format(
-                    paper_key=paper_key, title=title, abstract=abstract, pages=page_text, plan=plan_json,
+                    paper_key=paper_key, title=title, abstract=abstract, sections=section_text, plan=plan_json,
                     contract=contract,
                 )  # fmt: skip
             else:
@@ -483,7 +496,7 @@ class LlmCodeGenerator(CodeGenerator):
                 f"\n\nstdout (tail):\n{smoke['stdout_tail'][-1000:]}",
             )
 
-        return self._result(code, plan, plan_error, summaries, attempts, final_ok, last_error, smoke, state, pages)
+        return self._result(code, plan, plan_error, summaries, attempts, final_ok, last_error, smoke, state, sections)
 
     def _code_from(self, reply: LlmReply) -> str:
         if reply.stop_reason == "refusal":
@@ -524,40 +537,41 @@ class LlmCodeGenerator(CodeGenerator):
             )
         return "generate synthetic data shaped like the paper's dataset (same input shapes, classes, vocabulary)."
 
-    def _page_text(self, title: str, pages: list[tuple[int, str]], state: "_Run") -> tuple[str, list[dict]]:
-        raw = "\n\n".join(f'<page number="{n}">\n{text}\n</page>' for n, text in pages)
-        if sum(len(text) for _, text in pages) // 4 <= self.page_budget_tokens:
+    def _section_text(self, title: str, sections: list[PaperSection], state: "_Run") -> tuple[str, list[dict]]:
+        """The sections under their headings, or summaries of them in chunks when they are too long in all."""
+        raw = "\n\n".join(_tagged(section) for section in sections)
+        if sum(len(section.text) for section in sections) // 4 <= self.summarise_over_tokens:
             return raw, []
-        chunks: list[list[tuple[int, str]]] = [[]]
-        for page in pages:
-            if chunks[-1] and sum(len(t) for _, t in chunks[-1]) + len(page[1]) > 4 * self.summary_chunk_tokens:
+        limit = 4 * self.summary_chunk_tokens
+        chunks: list[list[PaperSection]] = [[]]
+        for section in sections:
+            if chunks[-1] and sum(len(s.text) for s in chunks[-1]) + len(section.text) > limit:
                 chunks.append([])
-            chunks[-1].append(page)
+            chunks[-1].append(section)
         parts, summaries = [], []
         for chunk in chunks:
-            first, last = chunk[0][0], chunk[-1][0]
-            text = "\n\n".join(f'<page number="{n}">\n{t[: 4 * self.summary_chunk_tokens]}\n</page>' for n, t in chunk)
-            record = {"pages": [n for n, _ in chunk], "error": ""}
+            first, last = chunk[0].heading, chunk[-1].heading
+            text = "\n\n".join(_tagged(section, limit) for section in chunk)
+            record = {"sections": [section.heading for section in chunk], "error": ""}
             try:
-                reply = self.ask(
-                    SUMMARY_PROMPT.format(first=first, last=last, title=title, pages=text), self.summary_max_tokens
-                )
+                prompt = SUMMARY_PROMPT.format(first=first, last=last, title=title, sections=text)
+                reply = self.ask(prompt, self.summary_max_tokens)
                 state.add(reply)
                 summary = reply.text.strip()
                 if not summary:
                     raise LlmError("empty summary")
-            except LlmError as error:  # fall back to the start of the pages themselves
+            except LlmError as error:  # fall back to the start of the sections themselves
                 record["error"] = _short(error)
-                summary = text[: 4 * self.summary_chunk_tokens // max(1, len(chunks))]
+                summary = text[: limit // max(1, len(chunks))]
             summaries.append(record)
-            parts.append(f'<summary pages="{first}-{last}">\n{summary}\n</summary>')
+            parts.append(f'<summary sections="{_attribute(first)} to {_attribute(last)}">\n{summary}\n</summary>')
         return "\n\n".join(parts), summaries
 
-    def _plan(self, paper_key, title, abstract, page_text, state: "_Run") -> tuple[dict, str]:
+    def _plan(self, paper_key, title, abstract, section_text, state: "_Run") -> tuple[dict, str]:
         contract = CONTRACT.format(data_rule=self._data_rule())
         claude = self.backend != "openai"
         prompt = PLAN_PROMPT.format(
-            paper_key=paper_key, title=title, abstract=abstract, pages=page_text, contract=contract,
+            paper_key=paper_key, title=title, abstract=abstract, sections=section_text, contract=contract,
             answer_format=" Record it with the record_plan tool." if claude else PLAN_JSON_FORMAT,
         )  # fmt: skip
         try:
@@ -574,7 +588,7 @@ class LlmCodeGenerator(CodeGenerator):
             return {}, f"plan: {_short(error)}"
         return plan, ""
 
-    def _result(self, code, plan, plan_error, summaries, attempts, final_ok, last_error, smoke, state, pages):
+    def _result(self, code, plan, plan_error, summaries, attempts, final_ok, last_error, smoke, state, sections):
         dataset = plan.get("dataset") if isinstance(plan.get("dataset"), dict) else {}
         name = str(dataset.get("name") or "")
         offline = bool(dataset.get("available_offline")) and _dataset_id(name) in {
@@ -589,7 +603,7 @@ class LlmCodeGenerator(CodeGenerator):
             )
         else:
             data_note = "no dataset named in the plan: synthetic data for the task."
-        page_numbers = {n for n, _ in pages}
+        page_numbers = {page for section in sections for page in section.pages}
         found = []
         for item in plan.get("hyperparameters") or []:
             if not isinstance(item, dict) or "name" not in item:
@@ -612,7 +626,7 @@ class LlmCodeGenerator(CodeGenerator):
             "family": "",
             "plan": plan,
             "plan_error": plan_error,
-            "page_summaries": summaries,
+            "section_summaries": summaries,
             "dataset": name or "synthetic",
             "data_source": "real" if offline else "synthetic",
             "data_note": data_note,

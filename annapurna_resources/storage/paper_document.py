@@ -93,21 +93,37 @@ class PdfSection(TypedDict):
     pdf_title: NotRequired[str]
 
 
-class TextSection(TypedDict):
-    """The PDF's text, one string per page, stored as a blob (`paper_text`)."""
+class TextSection(TypedDict, total=False):
+    """The PDF's text, stored as a blob (`paper_text`): one string per page, and its sections under their headings."""
 
     ref: str
     pages: int
     chars: int
     words: int
     problem: str
+    sections: int
+    headings_from: str  # "pdf outline", "type" or "none"
+
+
+class ReadSection(TypedDict):
+    """One section of the paper and whether the code generator reads it."""
+
+    index: int  # its place among the paper's sections
+    title: str
+    pages: list[int]
+    kept: bool
+    tokens: int
+    score: float | None  # P(useful); None where its heading decided
+    reason: str  # why it is not read ("" when it is)
 
 
 class PagesSection(TypedDict):
-    """The pages the code generator reads (`selected_pages`), 1-based, with each page's P(useful)."""
+    """What the code generator reads (`selected_pages`): the paper's sections, kept or dropped, and for every page
+    the fraction of its text that is kept."""
 
-    pages: list[int]
-    scores: dict[str, float]  # page number (a JSON key, so a string) -> P(useful)
+    sections: list[ReadSection]
+    pages: list[int]  # the pages some kept text is on, 1-based
+    kept: dict[str, float]  # page number (a JSON key, so a string) -> fraction of its text kept
     tokens_kept: int
     tokens_total: int
     budget_tokens: int

@@ -71,8 +71,10 @@ def test_real_papers_and_bad_files_in_one_folder(instance, tmp_path, monkeypatch
         verdict = doc["verdict"]
         assert verdict["decision"] == "accept", (name, verdict["reasons"])
         assert 0.3 < verdict["relevance"] <= 1 and verdict["reasons"]
-        assert doc["pages"]["pages"] and doc["pages"]["tokens_kept"] <= 0.6 * doc["pages"]["tokens_total"]
-        assert doc["pages"]["method"].startswith("lightgbm page classifier")
+        read = [s for s in doc["pages"]["sections"] if s["kept"]]
+        assert read and doc["pages"]["pages"] and doc["pages"]["tokens_kept"] < doc["pages"]["tokens_total"]
+        assert not any(s["title"].lower() == "references" for s in read)
+        assert doc["pages"]["method"].startswith("lightgbm section classifier")
         assert doc["code"]["contract_ok"] and doc["code"]["scaffold"]
         run = doc["run"]
         assert run["status"] == "ok", (name, run["reason"], run["stderr_tail"][-800:])

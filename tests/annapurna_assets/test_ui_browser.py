@@ -147,12 +147,13 @@ def test_a_newcomer_follows_one_paper_from_verdict_to_trace(demo_home, browser, 
         page.screenshot("1-verdict")
         paper_key = browser.current_url.split("partition=")[1].split("&")[0]
 
-        # Its pages, one click on along its chain.
+        # The sections it reads, one click on along its chain.
         page.click_text("selected_pages")
         page.wait_for_text("tokens_kept")
         page.click_text("[Show Markdown]")  # a long table opens in a dialog
         page.wait_for_text("P(useful)")
-        assert "kept" in page.text()
+        assert "Switch Transformer" in page.text() and "read" in page.text()
+        assert "dropped: references" in page.text()
         page.screenshot("2-selected-pages")
         page.close_dialog()
 

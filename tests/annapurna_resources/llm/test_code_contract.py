@@ -1,9 +1,11 @@
-from annapurna_resources import OfflineCodeGenerator
+from annapurna_resources import OfflineCodeGenerator, PaperSection
 from annapurna_resources.llm.code_contract import check_contract
 
 
 def scaffold() -> str:
-    return OfflineCodeGenerator().generate("local-x", "A transformer", "", [(1, "attention")])["code"]
+    return OfflineCodeGenerator().generate(
+        "local-x", "A transformer", "", [PaperSection("3 Model", (1,), "attention")]
+    )["code"]
 
 
 def test_scaffold_meets_contract():

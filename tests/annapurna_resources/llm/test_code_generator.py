@@ -4,7 +4,7 @@ import sys
 from annapurna_resources import OfflineCodeGenerator
 from annapurna_resources.launcher.host.trn1_runner import parse_metrics
 from annapurna_resources.llm.code_contract import check_contract
-from annapurna_resources.llm.code_generator import FAMILIES, detect_family, find_hyperparameters
+from annapurna_resources.llm.code_generator import FAMILIES, PaperSection, detect_family, find_hyperparameters
 
 SETUP_PAGE = (
     "We train a two-layer GCN with 16 hidden units. We use a learning rate of 0.01, dropout rate of 0.5 and "
@@ -13,12 +13,14 @@ SETUP_PAGE = (
 
 
 def test_hyperparameters_keep_page_and_clamp():
-    found = {h.name: h for h in find_hyperparameters([(6, SETUP_PAGE), (7, "batch size of 4096")])}
+    sections = [PaperSection("5.2 Set-Up", (6, 7), SETUP_PAGE), PaperSection("B Details", (12,), "batch size of 4096")]
+    found = {h.name: h for h in find_hyperparameters(sections)}
     assert found["learning_rate"].paper_value == 0.01 and found["learning_rate"].page == 6
+    assert found["learning_rate"].section == "5.2 Set-Up" and found["batch_size"].section == "B Details"
     assert found["weight_decay"].paper_value == 5e-4
     assert found["dropout"].used_value == 0.5
     assert found["batch_size"].paper_value == 4096 and found["batch_size"].used_value == 64
-    lost_superscript = find_hyperparameters([(1, "with a learning rate of 10 and")])
+    lost_superscript = find_hyperparameters([PaperSection("1 Intro", (1,), "with a learning rate of 10 and")])
     assert lost_superscript == []
 
 
@@ -48,7 +50,7 @@ def test_every_family_template_meets_the_contract_and_runs(tmp_path):
     assert set(titles) == set(FAMILIES)
     setup = "We use a learning rate of 0.01, dropout rate of 0.5 and a batch size of 128."
     for family, title in titles.items():
-        result = generator.generate("local-test", title, "", [(1, setup)])
+        result = generator.generate("local-test", title, "", [PaperSection("4 Experiments", (1,), setup)])
         assert result["family"] == family, (family, result["family_cue_counts"])
         assert check_contract(result["code"]).ok, family
         script = tmp_path / f"{family}.py"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from annapurna_assets.codegen.assets import write_code
-from annapurna_resources import LocalBlobStore, LogNotifier, SqlitePaperIndex
+from annapurna_resources import LocalBlobStore, LogNotifier, PaperSection, SqlitePaperIndex
 from annapurna_resources.llm.code_contract import check_contract
 from annapurna_resources.llm.llm_code_generator import LlmCodeGenerator, extract_code, parse_json_object
 from tests.fakes.llm_api import GOOD_PLAN, FakeLlmApi, code, cut, plan, server_error, text
@@ -16,7 +16,32 @@ from tests.fakes.llm_api import GOOD_PLAN, FakeLlmApi, code, cut, plan, server_e
 GOOD = (Path(__file__).parents[2] / "fixtures" / "llm_good_script.py").read_text()
 NEEDS_REQUESTS = GOOD.replace("import json\n", "import json\n\nimport requests\n", 1)
 SHAPE_ERROR = GOOD.replace("nn.Linear(8, hidden)", "nn.Linear(16, hidden)")
-PAGES = [(3, "We train a two-layer MLP with hidden size 512."), (4, "Learning rate 1e-3 with Adam, batch 64.")]
+SECTIONS = [
+    PaperSection("3 Model", (3,), "We train a two-layer MLP with hidden size 512."),
+    PaperSection("4 Training", (4,), "Learning rate 1e-3 with Adam, batch 64."),
+]
+
+
+def store_paper(paper_index, blob_store, key: str = "local-mlp") -> None:
+    """A paper read into SECTIONS, as paper_text and selected_pages leave it."""
+    from annapurna_assets.papers.structure import Block, PaperText, Section
+
+    sections = [
+        Section(
+            s.heading.split(" ", 1)[1], s.heading.split(" ", 1)[0], blocks=[Block(s.first_page, "paragraph", s.text)]
+        )
+        for s in SECTIONS
+    ]
+    structure = PaperText(sections, 4, "pdf outline")
+    ref = blob_store.put(
+        json.dumps({"pages": ["", "", *(s.text for s in SECTIONS)], "structure": structure.to_json()}).encode()
+    )
+    paper_index.update(
+        key,
+        metadata={"title": "A tiny MLP", "abstract": "We fit an MLP."},
+        text={"ref": ref},
+        pages={"sections": [{"index": i, "kept": True} for i in range(len(sections))]},
+    )
 
 
 def generator(fake: FakeLlmApi, backend: str, **overrides) -> LlmCodeGenerator:
@@ -27,7 +52,7 @@ def generator(fake: FakeLlmApi, backend: str, **overrides) -> LlmCodeGenerator:
 
 
 def run(fake: FakeLlmApi, backend: str, **overrides) -> dict:
-    return generator(fake, backend, **overrides).generate("local-mlp", "A tiny MLP", "We fit an MLP.", PAGES)
+    return generator(fake, backend, **overrides).generate("local-mlp", "A tiny MLP", "We fit an MLP.", SECTIONS)
 
 
 def test_fixtures_are_what_they_claim():
@@ -67,7 +92,7 @@ def test_bedrock_backend_signs_requests_and_runs_the_same_loop(fake_aws):
     with FakeLlmApi(plan(), code(SHAPE_ERROR), code(GOOD)) as fake:
         result = LlmCodeGenerator(
             backend="bedrock", base_url=fake.url, aws_region="us-east-1", max_retries=0, smoke_timeout_s=60
-        ).generate("local-mlp", "A tiny MLP", "We fit an MLP.", PAGES)
+        ).generate("local-mlp", "A tiny MLP", "We fit an MLP.", SECTIONS)
     assert result["generator"] == "claude-bedrock" and result["final_status"] == "ok" and result["repaired"]
     model = "anthropic.claude-sonnet-4-5-20250929-v1:0"
     assert result["model"] == model
@@ -150,13 +175,7 @@ def test_a_model_that_never_works_fails_after_max_attempts_and_write_code_fails_
     steps = [plan(), code(NEEDS_REQUESTS), code(SHAPE_ERROR), code(NEEDS_REQUESTS)]
     paper_index = SqlitePaperIndex(path=str(tmp_path / "index.sqlite"))
     blob_store = LocalBlobStore(root=str(tmp_path / "blobs"))
-    text_ref = blob_store.put(json.dumps({"pages": [t for _, t in PAGES]}).encode())
-    paper_index.update(
-        "local-mlp",
-        metadata={"title": "A tiny MLP", "abstract": "We fit an MLP."},
-        text={"ref": text_ref},
-        pages={"pages": [1, 2]},
-    )
+    store_paper(paper_index, blob_store)
     with FakeLlmApi(*steps) as fake:
         outcome = write_code("local-mlp", paper_index, blob_store, generator(fake, "anthropic", max_attempts=3))
     assert len(fake.bodies()) == 4  # one plan and three code requests
@@ -197,16 +216,17 @@ def test_api_errors_and_a_bad_plan_are_recorded_not_raised():
 
 
 def test_long_papers_are_summarised_in_chunks_first():
-    long_pages = [(n, f"Page {n}. " + "lorem ipsum dolor " * 400) for n in range(1, 5)]
+    long_sections = [PaperSection(f"{n} Part", (n,), f"Part {n}. " + "lorem ipsum dolor " * 400) for n in range(1, 5)]
     summary = text("learning_rate = 1e-3 (p. 2); dataset: UCI Housing; L = mean((y_hat - y)^2)")
     with FakeLlmApi(summary, summary, plan(), code(GOOD)) as fake:
-        result = generator(fake, "openai", page_budget_tokens=2000, summary_chunk_tokens=4000).generate(
-            "local-mlp", "A tiny MLP", "We fit an MLP.", long_pages
+        result = generator(fake, "openai", summarise_over_tokens=2000, summary_chunk_tokens=4000).generate(
+            "local-mlp", "A tiny MLP", "We fit an MLP.", long_sections
         )
-    assert [s["pages"] for s in result["page_summaries"]] == [[1, 2], [3, 4]]
+    assert [s["sections"] for s in result["section_summaries"]] == [["1 Part", "2 Part"], ["3 Part", "4 Part"]]
     assert result["final_status"] == "ok"
     prompts = fake.prompts()
-    assert "Summarise pages 1-2" in prompts[0] and "Summarise pages 3-4" in prompts[1]
+    assert "Summarise these sections (1 Part to 2 Part)" in prompts[0] and "(3 Part to 4 Part)" in prompts[1]
+    assert '<section heading="1 Part" pages="1">' in prompts[0]
     assert "learning_rate = 1e-3 (p. 2)" in prompts[2] and "lorem ipsum" not in prompts[2]
 
 
@@ -256,12 +276,7 @@ def test_generated_code_asset_reports_the_smoke_check_only_for_llm_generators(in
 
     paper_index = SqlitePaperIndex(path=str(tmp_path / "index.sqlite"))
     blob_store = LocalBlobStore(root=str(tmp_path / "blobs"))
-    paper_index.update(
-        "local-mlp",
-        metadata={"title": "A tiny MLP", "abstract": "We fit an MLP."},
-        text={"ref": blob_store.put(json.dumps({"pages": [t for _, t in PAGES]}).encode())},
-        pages={"pages": [1, 2]},
-    )
+    store_paper(paper_index, blob_store)
     instance.add_dynamic_partitions("accepted_papers", ["local-mlp"])
 
     def checks(code_generator) -> dict[str, bool]:

@@ -1,8 +1,9 @@
-"""What the page classifier sees of a PDF page: text statistics, cue densities, position, section headings,
-its neighbours' cues, and lexicon scores learned from public annotations (see `Lexicons`).
+"""What the section classifier sees of a paper's section: text statistics, cue densities, its heading and its
+parent's, its place in the paper, its neighbours' cues, and lexicon scores learned from public annotations
+(see `Lexicons`).
 
-Every feature is a number computed from the page's text and its place in the paper; `FEATURE_NAMES` fixes the
-order of the vector.
+Every feature is a number computed from the section's text and place; `FEATURE_NAMES` fixes the order of the
+vector.
 """
 
 import json
@@ -12,19 +13,27 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from annapurna_assets.codegen.pages.selection import (
-    MATH_CHARS,
-    METHOD_CUES,
-    REFERENCE_CUES,
-    REFERENCES_HEADING,
-    RELATED_WORK_HEADING,
-    SETUP_CUES,
-    score_page,
-)
+if TYPE_CHECKING:
+    from annapurna_assets.papers.structure import PaperText
 
+METHOD_CUES = re.compile(
+    r"\b(algorithm|we propose|our (?:method|model|approach)|architecture|layer|loss|objective|gradient|"
+    r"equation|eq\.|encoder|decoder|attention|embedding|network|update rule|minimi[sz]e|maximi[sz]e|"
+    r"softmax|activation|parameteri[sz]ed|defined as|given by)\b",
+    re.IGNORECASE,
+)
+SETUP_CUES = re.compile(
+    r"\b(learning rate|batch size|optimi[sz]er|adam|sgd|momentum|weight decay|dropout|epochs?|"
+    r"hyper-?parameters?|warm-?up|training steps|dataset|benchmark|implementation details|"
+    r"experimental setup|we train|trained (?:for|with|on))\b",
+    re.IGNORECASE,
+)
+MATH_CHARS = re.compile(r"[=∑∏∫∂∇αβγδεθλμσφψω≤≥≈∈→]")
+REFERENCE_CUES = re.compile(r"\bet al\.|\b(?:19|20)\d\d[a-z]?\b|\bIn Proceedings\b|\barXiv\b|\bvol\.|\bpp\.", re.I)
 WORD = re.compile(r"[a-z][a-z\-]{2,}")
 HYPERPARAMETER_VALUE = re.compile(
     r"\b(?:learning rate|lr|batch size|dropout|weight decay|momentum|epochs?|steps|warm-?up|beta[12]?|epsilon|"
@@ -46,10 +55,6 @@ HEADINGS = {
     "background": r"introduction|background|preliminar|related work|motivation|notation",
     "end": r"conclusions?|acknowledge?ments?|references|bibliography|broader impact|limitations|checklist",
 }
-# "3.1 Encoder and Decoder Stacks", "3.1\nEncoder ..." (pymupdf often splits the number off), "A.2 Details"
-HEADING_LINE = re.compile(
-    r"^\s*(?:[A-H]|\d{1,2})(?:\.\d{1,2})*\.?[ \t]*\n?[ \t]*([A-Z][A-Za-z][^\n]{1,60})$", re.MULTILINE
-)
 OWN_FEATURES = [
     "log_words",
     "chars_per_line",
@@ -67,8 +72,6 @@ OWN_FEATURES = [
     "result_cues_per_100",
     "reference_cues_per_100",
     "table_line_share",
-    "references_heading",
-    "related_work_heading",
     "cue_score",
     *(f"heading_{name}" for name in HEADINGS),
     *(f"section_{name}" for name in HEADINGS),
@@ -85,10 +88,22 @@ FEATURE_NAMES = [
     *(f"next_{name}" for name in CONTEXT_FEATURES),
     *(f"rank_in_paper_{name}" for name in RELATIVE_FEATURES),
     "position",
-    "is_first_page",
-    "after_references",
+    "is_front_matter",
+    "in_appendix",
+    "level",
     "log_page_count",
 ]
+
+
+def cue_score(text: str) -> float:
+    """Implementation and setup cues per 100 words, minus citations; short texts score lower."""
+    n_words = max(1, len(text.split()))
+    per_100_words = 100.0 / n_words
+    method = len(METHOD_CUES.findall(text)) * per_100_words
+    setup = len(SETUP_CUES.findall(text)) * per_100_words
+    maths = min(len(MATH_CHARS.findall(text)) * per_100_words, 10.0)
+    references = len(REFERENCE_CUES.findall(text)) * per_100_words
+    return round(method + 1.5 * setup + 0.3 * maths - 0.8 * references - (3.0 if n_words < 80 else 0.0), 3)
 
 
 def words(text: str) -> list[str]:
@@ -100,15 +115,15 @@ class Lexicons:
     """Word weights (smoothed log-odds) learned from public annotations, one lexicon per kind of content:
     `method` from CSAbstruct method sentences vs its other sentences, `setup` from HyperPIE paragraphs that
     state hyperparameters vs CSAbstruct background/result sentences, `rubric_method` / `rubric_setup` from
-    PaperBench rubric requirements of those categories vs the rest. A page's score is its words' mean weight."""
+    PaperBench rubric requirements of those categories vs the rest. A text's score is its words' mean weight."""
 
     weights: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def score(self, name: str, page_words: list[str]) -> float:
+    def score(self, name: str, text_words: list[str]) -> float:
         table = self.weights.get(name, {})
-        if not page_words or not table:
+        if not text_words or not table:
             return 0.0
-        return sum(table.get(w, 0.0) for w in page_words) / len(page_words)
+        return sum(table.get(w, 0.0) for w in text_words) / len(text_words)
 
     def to_json(self) -> dict:
         return self.weights
@@ -176,8 +191,7 @@ def _own_features(text: str, lexicons: Lexicons) -> dict[str, float]:
     per_100 = 100.0 / n_words
     lines = [line for line in text.splitlines() if line.strip()] or [""]
     characters = max(1, len(text))
-    headings = " ".join(HEADING_LINE.findall(text)).lower()
-    page_words = words(text)
+    text_words = words(text)
     features = {
         "log_words": math.log1p(len(tokens)),
         "chars_per_line": sum(len(line) for line in lines) / len(lines),
@@ -195,11 +209,8 @@ def _own_features(text: str, lexicons: Lexicons) -> dict[str, float]:
         "result_cues_per_100": len(RESULT_CUES.findall(text)) * per_100,
         "reference_cues_per_100": len(REFERENCE_CUES.findall(text)) * per_100,
         "table_line_share": len(TABLE_LINE.findall(text)) / len(lines),
-        "references_heading": float(bool(REFERENCES_HEADING.search(text))),
-        "related_work_heading": float(bool(RELATED_WORK_HEADING.search(text))),
-        "cue_score": score_page(text),
-        **{f"heading_{name}": float(bool(re.search(pattern, headings))) for name, pattern in HEADINGS.items()},
-        **{f"lexicon_{name}": lexicons.score(name, page_words) for name in lexicons.weights},
+        "cue_score": cue_score(text),
+        **{f"lexicon_{name}": lexicons.score(name, text_words) for name in lexicons.weights},
     }
     for name in ("lexicon_method", "lexicon_setup", "lexicon_rubric_method", "lexicon_rubric_setup"):
         features.setdefault(name, 0.0)
@@ -211,34 +222,33 @@ def heading_category(title: str) -> str | None:
     return next((name for name, pattern in HEADINGS.items() if re.search(pattern, lowered)), None)
 
 
-def paper_features(pages: list[str], lexicons: Lexicons) -> list[list[float]]:
-    """One feature vector (in FEATURE_NAMES order) per page of one paper."""
-    own = [_own_features(text, lexicons) for text in pages]
-    section = None  # the kind of the section a page starts in, carried over from the pages before
-    for text, features in zip(pages, own):
-        for name in HEADINGS:
-            features[f"section_{name}"] = float(section == name)
-        for title in HEADING_LINE.findall(text):
-            section = heading_category(title) or section
+def section_features(paper: "PaperText", lexicons: Lexicons) -> list[list[float]]:
+    """One feature vector (in FEATURE_NAMES order) per section of `paper`: what its text looks like (cues,
+    maths, lexicons), what its heading and its parent's heading say, and where it sits in the paper."""
+    sections = paper.sections
+    own = [_own_features(section.text, lexicons) for section in sections]
     for name in RELATIVE_FEATURES:
         values = np.array([f[name] for f in own])
         ranks = values.argsort().argsort() / max(1, len(values) - 1)
         for features, rank in zip(own, ranks):
             features[f"rank_in_paper_{name}"] = float(rank)
-    references_page = next(
-        (i for i, f in enumerate(own) if f["references_heading"] and f["reference_cues_per_100"] > 2), None
-    )
+    total = max(1, sum(section.chars for section in sections))
+    offset = 0
     rows = []
-    for i, features in enumerate(own):
-        previous = own[i - 1] if i > 0 else None
-        following = own[i + 1] if i + 1 < len(own) else None
+    for i, (section, features) in enumerate(zip(sections, own)):
         row = dict(features)
+        title, parent = heading_category(section.title), heading_category(section.parent)
+        for name in HEADINGS:
+            row[f"heading_{name}"] = float(title == name)
+            row[f"section_{name}"] = float(parent == name)
         for name in CONTEXT_FEATURES:
-            row[f"previous_{name}"] = previous[name] if previous else 0.0
-            row[f"next_{name}"] = following[name] if following else 0.0
-        row["position"] = i / max(1, len(pages) - 1)
-        row["is_first_page"] = float(i == 0)
-        row["after_references"] = float(references_page is not None and i > references_page)
-        row["log_page_count"] = math.log(len(pages))
+            row[f"previous_{name}"] = own[i - 1][name] if i > 0 else 0.0
+            row[f"next_{name}"] = own[i + 1][name] if i + 1 < len(own) else 0.0
+        row["position"] = offset / total
+        row["is_front_matter"] = float(section.level == 0)
+        row["in_appendix"] = float(section.in_appendix)
+        row["level"] = float(section.level)
+        row["log_page_count"] = math.log(max(1, paper.page_count))
+        offset += section.chars
         rows.append([float(row[name]) for name in FEATURE_NAMES])
     return rows

@@ -1,5 +1,5 @@
-"""The word half of the page classifier: a logistic regression on a page's TF-IDF word vector, learned from our page
-labels. The LightGBM half sees what a page looks like (cues, maths, position, section); this half sees its
+"""The word half of the section classifier: a logistic regression on a section's TF-IDF word vector, learned from
+our labels. The LightGBM half sees what a section looks like (cues, maths, position, heading); this half sees its
 vocabulary ("we initialise", "warm-up", "our encoder" against "outperforms", "related", "proceedings").
 
 Stored as plain numbers (each word's idf and weight, and the intercept), so the model file holds no text and needs
@@ -15,27 +15,27 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 TOKEN = re.compile(r"\b\w\w+\b")
-MIN_PAGES = 3  # a word must appear on this many training pages to get a weight
+MIN_TEXTS = 3  # a word must appear in this many training texts to get a weight
 INVERSE_REGULARISATION = 10.0
 
 
-def page_terms(text: str) -> Counter:
+def text_terms(text: str) -> Counter:
     return Counter(TOKEN.findall(text.lower()))
 
 
 @dataclass
-class PageWordModel:
+class WordModel:
     idf: dict[str, float]
     weight: dict[str, float]
     intercept: float
 
     @classmethod
-    def fit(cls, pages: list[str], useful: np.ndarray) -> "PageWordModel":
-        counts = [page_terms(text) for text in pages]
+    def fit(cls, texts: list[str], useful: np.ndarray) -> "WordModel":
+        counts = [text_terms(text) for text in texts]
         document_frequency = Counter(term for terms in counts for term in terms)
-        vocabulary = sorted(term for term, n in document_frequency.items() if n >= MIN_PAGES)
-        # scikit-learn's smoothed idf: ln((1 + pages) / (1 + pages with the word)) + 1
-        idf = {term: math.log((1 + len(pages)) / (1 + document_frequency[term])) + 1 for term in vocabulary}
+        vocabulary = sorted(term for term, n in document_frequency.items() if n >= MIN_TEXTS)
+        # scikit-learn's smoothed idf: ln((1 + texts) / (1 + texts with the word)) + 1
+        idf = {term: math.log((1 + len(texts)) / (1 + document_frequency[term])) + 1 for term in vocabulary}
         from sklearn.linear_model import LogisticRegression
 
         regression = LogisticRegression(C=INVERSE_REGULARISATION, max_iter=3000)
@@ -43,16 +43,16 @@ class PageWordModel:
         weight = {term: float(w) for term, w in zip(vocabulary, regression.coef_[0])}
         return cls(idf, weight, float(regression.intercept_[0]))
 
-    def logits(self, pages: list[str]) -> np.ndarray:
-        """log-odds that each page is useful."""
-        counts = [page_terms(text) for text in pages]
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """log-odds that each text is useful."""
+        counts = [text_terms(text) for text in texts]
         vocabulary = list(self.idf)
         matrix = _matrix(counts, vocabulary, self.idf)
         weights = np.array([self.weight[term] for term in vocabulary])
         return matrix @ weights + self.intercept
 
-    def probabilities(self, pages: list[str]) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logits(pages)))
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits(texts)))
 
     def to_json(self) -> dict:
         return {
@@ -61,7 +61,7 @@ class PageWordModel:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "PageWordModel":
+    def from_json(cls, data: dict) -> "WordModel":
         terms = data["terms"]
         return cls({t: v[0] for t, v in terms.items()}, {t: v[1] for t, v in terms.items()}, data["intercept"])
 

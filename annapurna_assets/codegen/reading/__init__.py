@@ -1,0 +1,2 @@
+"""What a code generator reads of a paper: section features, the LightGBM classifier of sections and the budgeted
+selection. A library: no Dagster definitions here."""
