@@ -45,11 +45,24 @@ def postgres_url() -> str:
     return f"postgresql+psycopg2://{rest}"
 
 
-def dagster_yaml(with_postgres: bool) -> str:
-    """The instance configuration: the project's dagster.yaml, plus PostgreSQL storage when asked."""
+SQLITE_EVENT_LOG = """
+# Written by ensure_dagster_home: the SQLite event log with its connections kept open (see event_log_storage.py),
+# where Dagster keeps it by default.
+event_log_storage:
+  module: annapurna_assets.event_log_storage
+  class: PooledSqliteEventLogStorage
+  config:
+    base_dir: {runs}
+"""
+
+
+def dagster_yaml(home: Path, with_postgres: bool) -> str:
+    """The instance configuration of DAGSTER_HOME `home`: the project's dagster.yaml, plus PostgreSQL storage when
+    asked, else the pooled SQLite event log."""
     template = PROJECT_ROOT / "dagster.yaml"
     text = template.read_text() if template.exists() else ""
-    return text + POSTGRES_STORAGE if with_postgres else text
+    storage = POSTGRES_STORAGE if with_postgres else SQLITE_EVENT_LOG.format(runs=home / "history" / "runs")
+    return text + storage
 
 
 def ensure_dagster_home() -> Path:
@@ -59,10 +72,10 @@ def ensure_dagster_home() -> Path:
     url = postgres_url()
     if url:
         os.environ[POSTGRES_URL_ENV] = url
-    config = dagster_yaml(with_postgres=bool(url))
+    config = dagster_yaml(home, with_postgres=bool(url))
     ready = f"{config}\n# dagster {_dagster_version()}"
     if not home.exists():
-        _create_home(home, config, ready)
+        _create_home(home, dagster_yaml(home.parent / "{staging}", bool(url)), config, ready)
     # Absolute paths, so that processes started elsewhere (dagster dev, run workers) find the same state.
     os.environ["DAGSTER_HOME"] = str(home)
     target, stamp = home / "dagster.yaml", home / SETUP_STAMP
@@ -77,16 +90,18 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def _create_home(home: Path, config: str, ready: str) -> None:
+def _create_home(home: Path, staging_config: str, config: str, ready: str) -> None:
     """A new DAGSTER_HOME appears whole or not at all: it is set up in a staging directory beside it, then renamed
     into place (atomic); when another process got there first, its home is kept and this one discarded. So no
-    process, `annapurna` or `dagster`, ever opens a half-made instance."""
+    process, `annapurna` or `dagster`, ever opens a half-made instance. `staging_config` is the configuration with
+    `{staging}` for the staging directory's name (its paths point into it while it is set up)."""
     home.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{home.name}-setup-", dir=home.parent))
     staging.chmod(0o755)  # as mkdir would have made it (mkdtemp makes 0700)
     try:
-        (staging / "dagster.yaml").write_text(config)
+        (staging / "dagster.yaml").write_text(staging_config.replace("{staging}", staging.name))
         _initialize_storage(staging)
+        (staging / "dagster.yaml").write_text(config)
         (staging / SETUP_STAMP).write_text(ready)
         try:
             os.rename(staging, home)

@@ -35,6 +35,7 @@ NUMBERED_HEADING = re.compile(
     r"^(?P<number>(?:\d{1,2}|[A-H]|[IVX]{1,4})(?:\.\d{1,2}){0,3})\.?\s+(?P<title>[A-Z(][^\n]{1,110})$"
 )
 APPENDIX_HEADING = re.compile(r"^appendix\s*(?P<letter>[A-Z])?\b\.?:?\s*(?P<title>.*)$", re.IGNORECASE)
+CONTENTS_ENTRY = re.compile(r"[A-Za-z][\s.]+\d{1,3}$")
 CAPTION = re.compile(r"^(?:Figure|Fig\.|Table|Tab\.)\s*[A-Z]?\d")
 ALGORITHM = re.compile(r"^Algorithm\s*\d")
 MATH = re.compile(r"[=∑∏∫∂∇αβγδεθλμσφψω≤≥≈∈→×·^_{}]")
@@ -265,6 +266,8 @@ def _typed_headings(lines: list[_Line], body_size: float) -> list[int]:
 def _looks_like_heading(line: _Line, lines: list[_Line], i: int, body_size: float) -> bool:
     text = line.text
     if len(text) > MAX_HEADING_CHARS or not re.search(r"[A-Za-z]{2}", text) or CAPTION.match(text):
+        return False
+    if CONTENTS_ENTRY.search(text):  # "6 Related Work 24" in a printed table of contents
         return False
     if not (line.bold or line.size >= body_size + 0.8):
         return False
