@@ -296,8 +296,17 @@ def _judge_factory(kind: str, embedder, prompt_file: str | None = None):
     return claude_judge
 
 
+def _profile_argument(text: str):
+    from annapurna_assets.judge.evaluation import parse_profile
+
+    try:
+        return parse_profile(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def cmd_judge_eval(args) -> int:
-    from annapurna_assets.judge.evaluation import evaluate, format_table, paper_text, sample_indices
+    from annapurna_assets.judge.evaluation import evaluate, format_table, paper_text, sample_indices, with_profiles
     from annapurna_resources.llm.embeddings import MiniLMEmbedder
     from annapurna_resources.sources.listing_files import ListingFileUnavailable, read_listing_file
 
@@ -315,16 +324,26 @@ def cmd_judge_eval(args) -> int:
             return 2
     chosen = sample_indices(len(papers), args.sample, args.seed)
     papers = [papers[i] for i in chosen]
+    try:
+        topics = with_profiles(args.topic, args.profile or [])
+    except ValueError as error:
+        print(f"judge-eval: {error}", file=sys.stderr)
+        return 2
     embedder = MiniLMEmbedder()
     make_judge = _judge_factory(args.judge, embedder, args.prompt)
     compare_judge = args.compare_judge or (args.judge if args.compare_prompt else None)
     compare_make_judge = _judge_factory(compare_judge, embedder, args.compare_prompt) if compare_judge else None
     for factory in (make_judge, compare_make_judge):
         if factory is not None:
-            factory(args.topic[0].profile())  # fail now, not after embedding every paper
+            factory(topics[0].profile())  # fail now, not after embedding every paper
     paper_vectors = embedder.embed([paper_text(paper) for paper in papers])
     results = evaluate(
-        papers, args.topic, make_judge, compare_make_judge=compare_make_judge, paper_vectors=paper_vectors
+        papers,
+        topics,
+        make_judge,
+        compare_make_judge=compare_make_judge,
+        paper_vectors=paper_vectors,
+        feedback=args.feedback,
     )
     comparing = compare_make_judge is not None
     if args.json:
@@ -503,6 +522,21 @@ def main(argv: list[str] | None = None) -> int:
         type=_topic_argument,
         metavar="NAME=KW1;KW2",
         help="a paper is relevant when one of its author keywords is one of KW1;KW2 (case-insensitive)",
+    )
+    judge_eval.add_argument(
+        "--profile",
+        action="append",
+        type=_profile_argument,
+        metavar="NAME=TEXT",
+        help="what the judge is told for topic NAME: the team's interests in words (default: NAME and its keywords)",
+    )
+    judge_eval.add_argument(
+        "--feedback",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also score with K team decisions per topic drawn from the listing (half accepts, seed 0), each paper "
+        "by a model that never saw its own decision",
     )
     judge_eval.add_argument("--judge", choices=["offline", "claude"], default="offline")
     judge_eval.add_argument("--compare-judge", choices=["offline", "claude"], help="a second judge side by side")

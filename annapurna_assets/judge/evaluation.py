@@ -1,9 +1,14 @@
 """Evaluate a judge on a labelled listing: how well its relevance scores rank the papers of a topic.
 
 Labels come from the authors' own keywords: a paper is relevant to a topic when one of its keywords equals one of
-the topic's keywords (case-insensitive, after stripping). The judge sees only the title and abstract, and a profile
-made of the topic's name and keywords; `auc` is the ROC AUC of its `relevance` scores against the labels and
+the topic's keywords (case-insensitive, after stripping). The judge sees only the title and abstract, and a profile:
+the team's interests in words when given (`Topic.interests`), else the topic's name and label keywords (which
+flatters the judge: it is told the labels). `auc` is the ROC AUC of its `relevance` scores against the labels and
 `precision_at_k` the share of relevant papers among its k best-scored, with k = the number of relevant papers.
+
+With feedback, K decisions on the topic are drawn from the listing (half accepts, half rejects, fixed seed), a topic
+model is fitted on them (`feedback_model.py`) and blended with the judge's relevance; every paper, decided ones
+included, is scored by a model that never saw its own label (`feedback_auc`, `feedback_precision_at_k`).
 """
 
 import random
@@ -13,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from annapurna_resources.llm.feedback_model import blended_scores, fit_topic_model
 from annapurna_resources.sources.listed_paper import ListedPaper
 
 JudgeFactory = Callable[[str], object]  # profile text -> a Judge (anything with `judge(...) -> dict`)
@@ -21,11 +27,12 @@ JudgeFactory = Callable[[str], object]  # profile text -> a Judge (anything with
 @dataclass(frozen=True)
 class Topic:
     name: str
-    keywords: tuple[str, ...]
+    keywords: tuple[str, ...]  # the labels: a paper with one of these author keywords is relevant
+    interests: str = ""  # what the judge is told, in the team's words
 
     def profile(self) -> str:
-        """The research-interests text the judge gets: one interest line, "name: kw1, kw2"."""
-        return f"{self.name}: {', '.join(self.keywords)}"
+        """The research-interests text the judge gets: the team's words, else one line "name: kw1, kw2"."""
+        return self.interests or f"{self.name}: {', '.join(self.keywords)}"
 
 
 @dataclass
@@ -41,11 +48,17 @@ class TopicResult:
     compare_precision_at_k: float | None = None
     compare_accepted: int | None = None
     decision_agreement: float | None = None  # share of papers both judges accept or both reject
+    feedback_decisions: int | None = None
+    feedback_auc: float | None = None
+    feedback_precision_at_k: float | None = None
 
     def to_dict(self, comparing: bool) -> dict:
         fields = asdict(self)
         if not comparing:
             for name in ("compare_auc", "compare_precision_at_k", "compare_accepted", "decision_agreement"):
+                fields.pop(name)
+        if self.feedback_decisions is None:
+            for name in ("feedback_decisions", "feedback_auc", "feedback_precision_at_k"):
                 fields.pop(name)
         return fields
 
@@ -61,6 +74,48 @@ def parse_topic(text: str) -> Topic:
     if not keywords:
         raise ValueError(f"topic {text!r} has no keywords after '=': write it as NAME=keyword1;keyword2")
     return Topic(name.strip(), keywords)
+
+
+def parse_profile(text: str) -> tuple[str, str]:
+    """`"NAME=the team's interests in words"` -> (NAME, interests)."""
+    name, equals, interests = text.partition("=")
+    if not equals or not name.strip() or not interests.strip():
+        raise ValueError(f"profile {text!r}: write it as NAME=the team's interests in words (NAME as in --topic)")
+    return name.strip(), interests.strip()
+
+
+def with_profiles(topics: Sequence[Topic], profiles: Sequence[tuple[str, str]]) -> list[Topic]:
+    """The topics with the interests given for them; a profile must name a topic."""
+    interests = dict(profiles)
+    unknown = set(interests) - {topic.name for topic in topics}
+    if unknown:
+        raise ValueError(f"profile for no topic: {', '.join(sorted(unknown))} (topics: {[t.name for t in topics]})")
+    return [Topic(t.name, t.keywords, interests.get(t.name, t.interests)) for t in topics]
+
+
+def feedback_sample(labels: np.ndarray, k: int, seed: int = 0) -> list[int]:
+    """The indices of k decisions on a topic: half accepts, half rejects (as far as the listing has them)."""
+    rng = random.Random(seed)
+    positives = [i for i, label in enumerate(labels) if label]
+    negatives = [i for i, label in enumerate(labels) if not label]
+    accepts = rng.sample(positives, min(len(positives), k // 2))
+    rejects = rng.sample(negatives, min(len(negatives), k - len(accepts)))
+    return sorted(accepts + rejects)
+
+
+def scores_with_feedback(relevance: np.ndarray, vectors: np.ndarray, labels: np.ndarray, decided: list[int]):
+    """Relevance blended with the topic model of the decisions; a decided paper's margin comes from a model fitted
+    on the other decisions (no paper is scored by a model that saw its own label)."""
+    decided_labels = labels[decided]
+    model = fit_topic_model(vectors[decided], decided_labels)
+    if model is None:
+        return blended_scores(relevance, None)
+    margin = model.margin(vectors)
+    for j, i in enumerate(decided):
+        others = [d for d in decided if d != i]
+        without = fit_topic_model(vectors[others], labels[others])
+        margin[i] = without.margin(vectors[i : i + 1])[0] if without else 0.0
+    return blended_scores(relevance, margin)
 
 
 def _normalised(keyword: str) -> str:
@@ -135,9 +190,13 @@ def evaluate(
     seed: int = 0,
     compare_make_judge: JudgeFactory | None = None,
     paper_vectors: np.ndarray | None = None,
+    feedback: int = 0,
 ) -> list[TopicResult]:
     """One TopicResult per topic. `paper_vectors` (row i = embedding of `paper_text(papers[i])`, before sampling)
-    are handed to the judges so each paper is embedded once per run, not once per topic."""
+    are handed to the judges so each paper is embedded once per run, not once per topic; `feedback` decisions per
+    topic (which need the vectors) add the feedback figures."""
+    if feedback and paper_vectors is None:
+        raise ValueError("feedback needs the papers' vectors")
     chosen = sample_indices(len(papers), sample, seed)
     papers = [papers[i] for i in chosen]
     vectors = paper_vectors[chosen] if paper_vectors is not None else None
@@ -161,6 +220,12 @@ def evaluate(
             result.compare_precision_at_k = _rounded(precision_at_k(other_relevance, labels))
             result.compare_accepted = int(other_accepted.sum())
             result.decision_agreement = _rounded(float((accepted == other_accepted).mean()))
+        if feedback:
+            decided = feedback_sample(labels, feedback, seed)
+            blended = scores_with_feedback(relevance, vectors, labels, decided)
+            result.feedback_decisions = len(decided)
+            result.feedback_auc = _rounded(roc_auc(blended, labels))
+            result.feedback_precision_at_k = _rounded(precision_at_k(blended, labels))
         result.seconds = round(time.perf_counter() - started, 2)
         results.append(result)
     return results
@@ -172,11 +237,16 @@ def _rounded(value: float | None) -> float | None:
 
 def format_table(results: Sequence[TopicResult], comparing: bool) -> str:
     header = ["topic", "n", "positives", "auc", "p@k", "accepted"]
+    feedback = any(r.feedback_decisions is not None for r in results)
+    if feedback:
+        header += ["decisions", "auc (feedback)", "p@k (feedback)"]
     if comparing:
         header += ["auc (compare)", "p@k (compare)", "accepted (compare)", "agreement"]
     rows = [header]
     for r in results:
         row = [r.topic, str(r.n), str(r.positives), _shown(r.auc), _shown(r.precision_at_k), str(r.accepted)]
+        if feedback:
+            row += [str(r.feedback_decisions), _shown(r.feedback_auc), _shown(r.feedback_precision_at_k)]
         if comparing:
             row += [
                 _shown(r.compare_auc),

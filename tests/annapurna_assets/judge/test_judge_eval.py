@@ -8,10 +8,14 @@ from annapurna_assets import cli
 from annapurna_assets.judge.evaluation import (
     Topic,
     evaluate,
+    feedback_sample,
     is_relevant,
+    parse_profile,
     parse_topic,
     precision_at_k,
     roc_auc,
+    scores_with_feedback,
+    with_profiles,
 )
 from annapurna_resources.sources.listed_paper import ListedPaper
 from tests.conftest import configure
@@ -48,6 +52,39 @@ def test_cli_rejects_a_bad_topic_with_its_message(capsys):
     with pytest.raises(SystemExit):
         cli.main(["judge-eval", "--listing", "x.csv", "--topic", "diffusion"])
     assert "has no '='" in capsys.readouterr().err
+
+
+def test_profiles_are_what_the_judge_is_told_apart_from_the_labels(capsys):
+    topic = parse_topic("gnn=GNN;graph neural network")
+    assert topic.profile() == "gnn: GNN, graph neural network"  # without a profile the judge is told the labels
+    [told] = with_profiles([topic], [parse_profile("gnn = We build models that learn on molecules and networks.")])
+    assert told.profile() == "We build models that learn on molecules and networks." and told.keywords == topic.keywords
+    with pytest.raises(ValueError, match="profile for no topic: diffusion"):
+        with_profiles([topic], [("diffusion", "We denoise.")])
+    with pytest.raises(ValueError, match="NAME=the team's interests"):
+        parse_profile("gnn")
+    assert cli.main(["judge-eval", "--listing", "x.csv", "--topic", "gnn=GNN", "--profile", "rl=We act."]) == 2
+
+
+def test_feedback_decisions_are_half_accepts_and_no_paper_is_scored_by_its_own_label():
+    labels = np.array([True] * 6 + [False] * 30)
+    decided = feedback_sample(labels, 10, seed=3)
+    assert len(decided) == 10 and labels[decided].sum() == 5 and decided == feedback_sample(labels, 10, seed=3)
+    assert labels[feedback_sample(labels, 20)].sum() == 6  # as many accepts as the listing has
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(36, 8))
+    vectors[:6, 0] += 3.0  # the relevant papers share a direction the profile misses
+    relevance = labels * 0.8 + rng.normal(size=36)  # a profile that says a little
+    blended = scores_with_feedback(relevance, vectors, labels, decided)
+    assert roc_auc(blended, labels) > roc_auc(relevance, labels) + 0.1
+    flipped = labels.copy()
+    flipped[decided[0]] = not flipped[decided[0]]
+    others = [d for d in decided if d != decided[0]]
+    from annapurna_resources.llm.feedback_model import fit_topic_model
+
+    without = fit_topic_model(vectors[others], labels[others]).margin(vectors[decided[0] : decided[0] + 1])[0]
+    assert without == fit_topic_model(vectors[others], flipped[others]).margin(vectors[decided[0] : decided[0] + 1])[0]
 
 
 def test_auc_by_hand_with_ties():
@@ -112,14 +149,22 @@ def test_offline_judge_ranks_diffusion_papers_on_the_real_listing(capsys):
         "--topic",
         "federated learning=federated learning",
     ]
-    assert cli.main(["judge-eval", *listings, *topics, "--sample", "400", "--json"]) == 0
+    profiles = [
+        "--profile",
+        "diffusion=We generate images and audio by learning to reverse a gradual noising process.",
+        "--profile",
+        "federated learning=We train models across many clients that keep their data private on their devices.",
+    ]
+    assert cli.main(["judge-eval", *listings, *topics, *profiles, "--sample", "400", "--feedback", "10", "--json"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     results = {row["topic"]: row for row in map(json.loads, lines)}
     assert list(results) == ["diffusion", "federated learning"]
     diffusion = results["diffusion"]
-    assert {"topic", "auc", "precision_at_k", "n", "positives"} <= set(diffusion)
-    assert diffusion["n"] == 400 and diffusion["positives"] > 5
-    assert diffusion["auc"] >= 0.8
+    assert {"topic", "auc", "precision_at_k", "n", "positives", "feedback_auc", "feedback_precision_at_k"} <= set(
+        diffusion
+    )
+    assert diffusion["n"] == 400 and diffusion["positives"] > 5 and diffusion["feedback_decisions"] == 10
+    assert diffusion["auc"] >= 0.8 and diffusion["feedback_auc"] >= 0.8
 
 
 def test_two_claude_prompts_side_by_side(tmp_path, monkeypatch, capsys):
