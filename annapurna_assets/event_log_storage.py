@@ -14,6 +14,7 @@ lifecycle runs through it.
 
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +44,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._known_tables: set[str] = set()
         base = base_dir or os.path.join(os.environ["DAGSTER_HOME"], "history", "runs")
         super().__init__(base, inst_data=inst_data)
-        os.register_at_fork(after_in_child=self._forget_engines)  # a forked child opens its own connections
+        forget = weakref.WeakMethod(self._forget_engines)  # a forked child opens its own connections
+        os.register_at_fork(after_in_child=lambda: (method := forget()) and method())
 
     @classmethod
     def config_type(cls):
@@ -54,6 +56,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         return cls(inst_data=inst_data, **config_value)
 
     def _forget_engines(self) -> None:
+        """In a forked child: the parent's connections and locks are not this process's."""
+        self._db_lock = threading.Lock()
+        self._engines_lock = threading.Lock()
         for engine in self._engines.values():
             engine.dispose(close=False)
         self._engines.clear()

@@ -1,6 +1,7 @@
 """Process-wide settings: where state lives, and the Dagster instance under ANNAPURNA_HOME."""
 
 import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -61,7 +62,8 @@ def dagster_yaml(home: Path, with_postgres: bool) -> str:
     asked, else the pooled SQLite event log."""
     template = PROJECT_ROOT / "dagster.yaml"
     text = template.read_text() if template.exists() else ""
-    storage = POSTGRES_STORAGE if with_postgres else SQLITE_EVENT_LOG.format(runs=home / "history" / "runs")
+    runs = json.dumps(str(home / "history" / "runs"))  # a JSON string is a YAML string, whatever the path holds
+    storage = POSTGRES_STORAGE if with_postgres else SQLITE_EVENT_LOG.format(runs=runs)
     return text + storage
 
 

@@ -296,6 +296,12 @@ def _judge_factory(kind: str, embedder, prompt_file: str | None = None):
     return claude_judge
 
 
+def _non_negative(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of decisions (0 or more)")
+    return int(text)
+
+
 def _profile_argument(text: str):
     from annapurna_assets.judge.evaluation import parse_profile
 
@@ -532,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     judge_eval.add_argument(
         "--feedback",
-        type=int,
+        type=_non_negative,
         default=0,
         metavar="K",
         help="also score with K team decisions per topic drawn from the listing (half accepts, seed 0), each paper "

@@ -87,6 +87,9 @@ def parse_profile(text: str) -> tuple[str, str]:
 def with_profiles(topics: Sequence[Topic], profiles: Sequence[tuple[str, str]]) -> list[Topic]:
     """The topics with the interests given for them; a profile must name a topic."""
     interests = dict(profiles)
+    repeated = sorted({name for name, _ in profiles if [n for n, _ in profiles].count(name) > 1})
+    if repeated:
+        raise ValueError(f"more than one profile for {', '.join(repeated)}")
     unknown = set(interests) - {topic.name for topic in topics}
     if unknown:
         raise ValueError(f"profile for no topic: {', '.join(sorted(unknown))} (topics: {[t.name for t in topics]})")

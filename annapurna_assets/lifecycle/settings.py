@@ -25,7 +25,7 @@ class LifecycleSettings(dg.ConfigurableResource):
         "sections go first when a paper has more).",
     )
     section_min_probability: float = Field(
-        default=0.25,
+        default=0.2,
         ge=0.0,
         le=1.0,
         description="A section less likely than this to be useful (the section classifier's P) is not read.",

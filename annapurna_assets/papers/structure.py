@@ -35,7 +35,8 @@ NUMBERED_HEADING = re.compile(
     r"^(?P<number>(?:\d{1,2}|[A-H]|[IVX]{1,4})(?:\.\d{1,2}){0,3})\.?\s+(?P<title>[A-Z(][^\n]{1,110})$"
 )
 APPENDIX_HEADING = re.compile(r"^appendix\s*(?P<letter>[A-Z])?\b\.?:?\s*(?P<title>.*)$", re.IGNORECASE)
-CONTENTS_ENTRY = re.compile(r"[A-Za-z][\s.]+\d{1,3}$")
+CONTENTS_ENTRY = re.compile(r"[A-Za-z][\s.]+\d{1,3}$")  # a line of a printed table of contents
+ROMAN = re.compile(r"^[IVX]+$")
 CAPTION = re.compile(r"^(?:Figure|Fig\.|Table|Tab\.)\s*[A-Z]?\d")
 ALGORITHM = re.compile(r"^Algorithm\s*\d")
 MATH = re.compile(r"[=∑∏∫∂∇αβγδεθλμσφψω≤≥≈∈→×·^_{}]")
@@ -62,6 +63,7 @@ class Section:
     number: str = ""  # "3.1", "A", "" when unnumbered
     level: int = 1  # 0 for the front matter
     parent: str = ""  # the title of the enclosing top-level section, for subsections
+    parent_number: str = ""
     in_appendix: bool = False
     blocks: list[Block] = field(default_factory=list)
 
@@ -78,6 +80,17 @@ class Section:
             if re.search(pattern, lowered):
                 return kind
         return "body"
+
+    @property
+    def not_for_reproduction(self) -> str | None:
+        """The kind of text no reproduction needs that this section is, itself or by its parent ("related_work"
+        for "2.1 Graph models" under "2 Related Work": the parent only when the numbers agree, since a parent
+        whose heading was not found is the section before), or None."""
+        parent_counts = bool(self.parent) and self.number.split(".")[0] == self.parent_number != ""
+        for kind in (self.kind, Section(self.parent).kind if parent_counts else ""):
+            if kind in NOT_FOR_REPRODUCTION:
+                return kind
+        return None
 
     @property
     def text(self) -> str:
@@ -103,6 +116,7 @@ class Section:
             "number": self.number,
             "level": self.level,
             "parent": self.parent,
+            "parent_number": self.parent_number,
             "in_appendix": self.in_appendix,
             "blocks": [[block.page, block.kind, block.text] for block in self.blocks],
         }
@@ -110,7 +124,15 @@ class Section:
     @classmethod
     def from_json(cls, data: dict) -> "Section":
         blocks = [Block(page, kind, text) for page, kind, text in data["blocks"]]
-        return cls(data["title"], data["number"], data["level"], data["parent"], data["in_appendix"], blocks)
+        return cls(
+            data["title"],
+            data["number"],
+            data["level"],
+            data["parent"],
+            data.get("parent_number", ""),
+            data["in_appendix"],
+            blocks,
+        )
 
 
 @dataclass
@@ -159,8 +181,9 @@ def read_structure(data: bytes) -> PaperText:
         page_count = doc.page_count
     body_size = _body_size(lines)
     typed = _typed_headings(lines, body_size)
-    if len(toc) >= 3:
-        headings = _outline_headings(toc, lines)
+    located = _outline_headings(toc, lines) if len(toc) >= 3 else {}
+    if len(located) >= len(toc) / 2 and located:
+        headings = located
         end_matter = {i: _typed_heading(lines[i].text) for i in typed if i not in headings}
         headings.update({i: h for i, h in end_matter.items() if Section(h.title).kind in NOT_FOR_REPRODUCTION})
         outline = "pdf outline"
@@ -182,7 +205,7 @@ def _page_lines(page, number: int) -> list[_Line]:
             x0, y0, x1, y1 = line["bbox"]
             row = rows[-1] if rows else None
             if row and _same_baseline(row, y0, y1) and (row["block"] == block["number"] or _beside(row, x0, x1)):
-                row.update(x0=min(row["x0"], x0), x1=max(row["x1"], x1), y1=max(row["y1"], y1))
+                row.update(x0=min(row["x0"], x0), x1=max(row["x1"], x1), y0=min(row["y0"], y0), y1=max(row["y1"], y1))
                 row["spans"].extend(line["spans"])
             else:
                 rows.append(
@@ -252,22 +275,30 @@ def _body_size(lines: list[_Line]) -> float:
 def _typed_headings(lines: list[_Line], body_size: float) -> list[int]:
     """The lines that look like headings. A lettered one ("A Proofs") counts only after a numbered one: before,
     it is a title that starts with the article ("A Simple Framework for ...")."""
+    contents_pages = {
+        page for page, n in Counter(line.page for line in lines if CONTENTS_ENTRY.search(line.text)).items() if n >= 5
+    }
     found = []
     for i, line in enumerate(lines):
         if not _looks_like_heading(line, lines, i, body_size):
             continue
+        if line.page in contents_pages and CONTENTS_ENTRY.search(line.text):  # "6 Related Work 24" in a contents page
+            continue
         number = _split_number(line.text)[0]
-        if number[:1].isalpha() and not any(_split_number(lines[j].text)[0][:1].isdigit() for j in found):
+        if _lettered(number) and not any(not _lettered(_split_number(lines[j].text)[0]) for j in found):
             continue
         found.append(i)
     return found
 
 
+def _lettered(number: str) -> bool:
+    """Numbered with a letter ("A", "B.2"), not a digit or a Roman numeral ("IV")."""
+    return number[:1].isalpha() and not ROMAN.match(number.split(".")[0])
+
+
 def _looks_like_heading(line: _Line, lines: list[_Line], i: int, body_size: float) -> bool:
     text = line.text
     if len(text) > MAX_HEADING_CHARS or not re.search(r"[A-Za-z]{2}", text) or CAPTION.match(text):
-        return False
-    if CONTENTS_ENTRY.search(text):  # "6 Related Work 24" in a printed table of contents
         return False
     if not (line.bold or line.size >= body_size + 0.8):
         return False
@@ -309,23 +340,21 @@ def _normalized(text: str) -> str:
 
 
 def _outline_headings(toc: list, lines: list[_Line]) -> dict[int, _Heading]:
-    """The outline's entries located on their pages, by the index of their line."""
+    """The outline's entries located on their pages, by the index of their line: a line that is the title exactly
+    is taken before one that only starts like it (body text such as "Results in Table 2 show...")."""
     headings: dict[int, _Heading] = {}
     after = -1
     for level, entry, page in toc:
         number, title = _split_number(entry)
-        wanted = _normalized(title)[:24]
-        if not wanted:
+        full = _normalized(title)
+        if not full:
             continue
         for candidate_page in (page, page + 1, page - 1):
-            found = next(
-                (
-                    i
-                    for i, line in enumerate(lines)
-                    if i > after and line.page == candidate_page and _heading_matches(line.text, wanted)
-                ),
-                None,
-            )
+            on_page = [i for i, line in enumerate(lines) if i > after and line.page == candidate_page]
+            exact = (i for i in on_page if _normalized(_split_number(lines[i].text)[1]) == full)
+            starting = (i for i in on_page if _heading_matches(lines[i].text, full[:24]))
+            found = next(exact, None)
+            found = next(starting, None) if found is None else found
             if found is not None:
                 headings[found] = _Heading(number or _split_number(lines[found].text)[0], title, level)
                 after = found
@@ -334,7 +363,7 @@ def _outline_headings(toc: list, lines: list[_Line]) -> dict[int, _Heading]:
 
 
 def _heading_matches(text: str, wanted: str) -> bool:
-    if len(text) > MAX_HEADING_CHARS + 40:
+    if len(text) > MAX_HEADING_CHARS:
         return False
     line = _normalized(_split_number(text)[1])
     return line.startswith(wanted) or (len(line) >= 6 and wanted.startswith(line)) or _normalized(text) == wanted
@@ -342,17 +371,23 @@ def _heading_matches(text: str, wanted: str) -> bool:
 
 def _sections(lines: list[_Line], headings: dict[int, _Heading]) -> list[Section]:
     sections = [Section("", level=0)]
-    top = ""
+    top, top_number = "", ""
     in_appendix = False
     start = 0
     for i in sorted(headings):
         _fill(sections[-1], lines[start:i])
         heading = headings[i]
-        section = Section(heading.title, heading.number, heading.level, "" if heading.level == 1 else top)
-        in_appendix = in_appendix or section.kind == "references" or bool(re.match(r"^[A-H](?:\.|$)", heading.number))
+        level = heading.level
+        if level == 1 and _lettered(heading.number) and ROMAN.match(top_number) and not in_appendix:
+            level = 2  # "A. Dataset" under "IV. EXPERIMENTS": IEEE letters its subsections
+        section = Section(heading.title, heading.number, level)
+        if level > 1:
+            section.parent, section.parent_number = top, top_number
+        lettered_top = level == 1 and _lettered(heading.number)
+        in_appendix = in_appendix or section.kind == "references" or lettered_top
         section.in_appendix = in_appendix = in_appendix or heading.title.lower().startswith("appendi")
-        if heading.level == 1:
-            top = heading.title
+        if level == 1:
+            top, top_number = heading.title, heading.number
         sections.append(section)
         start = i + 1
     _fill(sections[-1], lines[start:])

@@ -181,10 +181,22 @@ def _attribute(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
 
 
-def _tagged(section: PaperSection, limit: int | None = None) -> str:
+def _tagged(section: PaperSection) -> str:
     pages = f"{section.pages[0]}-{section.pages[-1]}" if len(section.pages) > 1 else str(section.first_page)
-    text = section.text if limit is None else section.text[:limit]
-    return f'<section heading="{_attribute(section.heading)}" pages="{pages}">\n{text}\n</section>'
+    return f'<section heading="{_attribute(section.heading)}" pages="{pages}">\n{section.text}\n</section>'
+
+
+def _parts(section: PaperSection, limit: int) -> list[PaperSection]:
+    """The section in pieces of at most `limit` characters (a long appendix is summarised whole, not cut)."""
+    if len(section.text) <= limit:
+        return [section]
+    count = -(-len(section.text) // limit)
+    return [
+        PaperSection(
+            f"{section.heading} (part {n + 1} of {count})", section.pages, section.text[n * limit : (n + 1) * limit]
+        )
+        for n in range(count)
+    ]
 
 
 class LlmError(Exception):
@@ -544,14 +556,14 @@ class LlmCodeGenerator(CodeGenerator):
             return raw, []
         limit = 4 * self.summary_chunk_tokens
         chunks: list[list[PaperSection]] = [[]]
-        for section in sections:
+        for section in (part for whole in sections for part in _parts(whole, limit)):
             if chunks[-1] and sum(len(s.text) for s in chunks[-1]) + len(section.text) > limit:
                 chunks.append([])
             chunks[-1].append(section)
         parts, summaries = [], []
         for chunk in chunks:
             first, last = chunk[0].heading, chunk[-1].heading
-            text = "\n\n".join(_tagged(section, limit) for section in chunk)
+            text = "\n\n".join(_tagged(section) for section in chunk)
             record = {"sections": [section.heading for section in chunk], "error": ""}
             try:
                 prompt = SUMMARY_PROMPT.format(first=first, last=last, title=title, sections=text)

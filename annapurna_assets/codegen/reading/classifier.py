@@ -23,7 +23,7 @@ import numpy as np
 from annapurna_assets.codegen.reading.features import FEATURE_NAMES, Lexicons, learn_lexicons, section_features
 from annapurna_assets.codegen.reading.selection import scored_sections
 from annapurna_assets.codegen.reading.word_model import WordModel
-from annapurna_assets.papers.structure import NOT_FOR_REPRODUCTION, PaperText, read_structure
+from annapurna_assets.papers.structure import PaperText, read_structure
 
 if TYPE_CHECKING:  # imported where used: loading LightGBM takes seconds, and most processes never classify
     import lightgbm
@@ -72,11 +72,11 @@ class LabelledPaper:
 
     def useful_chars(self, section_index: int) -> dict[int, int]:
         """The section's characters of method or setup content on each page: all of its text on a page labelled
-        method or setup, unless the section is one the label definitions call `other` wherever it is
-        (references, related work, acknowledgements, broader impact, checklists): labels at the grain of a
+        method or setup, unless the section (or its parent) is one the label definitions call `other` wherever it
+        is (references, related work, acknowledgements, broader impact, checklists): labels at the grain of a
         page's sections, for pages that hold more than one kind of text."""
         section = self.text.sections[section_index]
-        if section.kind in NOT_FOR_REPRODUCTION:
+        if section.not_for_reproduction:
             return {}
         return {page: chars for page, chars in section.chars_by_page().items() if page in self.useful_pages}
 

@@ -1,15 +1,15 @@
 """Choosing the sections of a paper a code generator reads.
 
 Everything that may describe how to build and train the method is kept; what a reproduction never needs is
-dropped by its heading (references, related work, acknowledgements, broader impact, checklists), and so is the
-front matter (the title and abstract reach the generator on their own). The section classifier's P(useful)
-drops what it is confident is not needed (below `min_probability`). Only a paper still over the token budget
-loses more, the least useful sections first.
+dropped by its heading or its parent's (references, related work, acknowledgements, broader impact, checklists).
+The section classifier's P(useful) drops what it is confident is not needed (below `min_probability`), the front
+matter included. Only a paper still over the token budget loses more, the least useful sections first, though
+never its last section with text (the generator summarises what is too long).
 """
 
 from dataclasses import dataclass
 
-from annapurna_assets.papers.structure import NOT_FOR_REPRODUCTION, PaperText, Section
+from annapurna_assets.papers.structure import PaperText, Section
 
 
 def estimate_tokens(text: str) -> int:
@@ -79,10 +79,8 @@ def scored_sections(paper: PaperText) -> list[int]:
 
 
 def _decided_by_heading(paper: PaperText, section: Section) -> str | None:
-    kind = section.kind
-    if kind in NOT_FOR_REPRODUCTION:
-        return kind.replace("_", " ")
-    return None
+    kind = section.not_for_reproduction
+    return kind.replace("_", " ") if kind else None
 
 
 def select_sections(
@@ -106,7 +104,7 @@ def select_sections(
         if spent <= budget_tokens:
             break
         choice = choices[i]
-        if choice.tokens == 0:
+        if choice.tokens == 0 or sum(1 for c in choices if c.kept and c.tokens) == 1:
             continue
         spent -= choice.tokens
         reason = f"over the budget of {budget_tokens:,} tokens (P(useful) {choice.score or 0.0:.2f})"

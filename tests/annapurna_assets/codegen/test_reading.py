@@ -75,6 +75,18 @@ def test_sections_a_reproduction_never_needs_are_dropped_by_heading_the_rest_by_
     assert "over the budget" in next(c.reason for c in tight.choices if c.section.heading == "4 Experiments")
 
 
+def test_subsections_of_dropped_sections_go_with_them_and_one_long_section_stays():
+    text = paper(("1 Method", METHOD, 1), ("2 Related Work", "", 1), ("2.1 Graph models", METHOD, 2))
+    text.sections[2].parent, text.sections[2].parent_number, text.sections[2].level = "Related Work", "2", 2
+    assert scored_sections(text) == [0]
+    text.sections[2].parent_number = "1"  # numbers that disagree: the parent's heading was not found
+    assert scored_sections(text) == [0, 2]
+    text.sections[2].parent_number = "2"
+    selection = select_sections(text, {0: 0.9}, budget_tokens=10, min_probability=0.25)
+    assert [s.heading for s in selection.kept] == ["1 Method"]  # over the budget alone: summarised, not dropped
+    assert next(c.reason for c in selection.choices if c.section.heading == "2.1 Graph models") == "related work"
+
+
 def test_a_nearly_empty_selection_says_why():
     text = paper(("", "Title. " * 5, 1), ("1 Method", "Short.", 1), ("References", REFERENCES, 2))
     selection = select_sections(text, {0: 0.9, 1: 0.9}, budget_tokens=100_000, min_probability=0.25)

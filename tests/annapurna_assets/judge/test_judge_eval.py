@@ -64,6 +64,11 @@ def test_profiles_are_what_the_judge_is_told_apart_from_the_labels(capsys):
     with pytest.raises(ValueError, match="NAME=the team's interests"):
         parse_profile("gnn")
     assert cli.main(["judge-eval", "--listing", "x.csv", "--topic", "gnn=GNN", "--profile", "rl=We act."]) == 2
+    with pytest.raises(ValueError, match="more than one profile for gnn"):
+        with_profiles([topic], [("gnn", "We learn."), ("gnn", "We learn more.")])
+    with pytest.raises(SystemExit):
+        cli.main(["judge-eval", "--listing", "x.csv", "--topic", "gnn=GNN", "--feedback", "-2"])
+    assert "not a number of decisions" in capsys.readouterr().err
 
 
 def test_feedback_decisions_are_half_accepts_and_no_paper_is_scored_by_its_own_label():

@@ -76,6 +76,30 @@ def test_sections_come_from_the_outline_or_the_type(with_outline):
     assert "\n2\n" not in every_text and not every_text.rstrip().endswith("3")  # no page numbers
 
 
+def test_roman_sections_with_lettered_subsections_are_read_from_the_type():
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    y = 80
+    for heading in ("I. INTRODUCTION", "II. METHOD", "A. Encoder", "B. Training", "REFERENCES"):
+        page.insert_text((72, y), heading, fontsize=10, fontname="hebo")
+        y += 14
+        for line in textwrap.wrap(f"{PARAGRAPH} ({heading})", 80):
+            page.insert_text((72, y), line, fontsize=10)
+            y += 12
+        y += 14
+    paper = read_structure(doc.tobytes())
+    shown = [(s.heading, s.level, s.parent, s.in_appendix) for s in paper.sections]
+    assert shown == [
+        ("I INTRODUCTION", 1, "", False),
+        ("II METHOD", 1, "", False),
+        ("A Encoder", 2, "METHOD", False),
+        ("B Training", 2, "METHOD", False),
+        ("REFERENCES", 1, "", True),
+    ]
+
+
 def test_structure_survives_its_json():
     paper = read_structure(make_pdf(True))
     again = PaperText.from_json(json.loads(json.dumps(paper.to_json())))

@@ -230,6 +230,15 @@ def test_long_papers_are_summarised_in_chunks_first():
     assert "learning_rate = 1e-3 (p. 2)" in prompts[2] and "lorem ipsum" not in prompts[2]
 
 
+def test_a_section_longer_than_a_summary_chunk_is_summarised_whole():
+    from annapurna_resources.llm.llm_code_generator import _parts
+
+    long = PaperSection("D Proofs", (20, 30), "x" * 25)
+    parts = _parts(long, 10)
+    assert [p.heading for p in parts] == ["D Proofs (part 1 of 3)", "D Proofs (part 2 of 3)", "D Proofs (part 3 of 3)"]
+    assert "".join(p.text for p in parts) == long.text and _parts(SECTIONS[0], 10_000) == [SECTIONS[0]]
+
+
 def test_code_and_plan_extraction_is_lenient():
     assert extract_code("Sure!\n```python\nimport torch\nprint(1)\n```\nDone.") == "import torch\nprint(1)\n"
     assert extract_code("import torch\n\ndef main():\n    pass\n") == "import torch\n\ndef main():\n    pass\n"
