@@ -96,7 +96,7 @@ def select_sections(
         if by_heading is not None:
             choices.append(SectionChoice(section, None, tokens, False, by_heading))
         elif score is not None and score < min_probability:
-            choices.append(SectionChoice(section, score, tokens, False, f"P(useful) {score:.2f} < {min_probability}"))
+            choices.append(SectionChoice(section, score, tokens, False, f"P(useful) {score:.3f} < {min_probability}"))
         else:
             choices.append(SectionChoice(section, score, tokens, True, ""))
     spent = sum(choice.tokens for choice in choices if choice.kept)

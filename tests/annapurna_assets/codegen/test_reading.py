@@ -64,7 +64,7 @@ def test_sections_a_reproduction_never_needs_are_dropped_by_heading_the_rest_by_
     selection = select_sections(text, scores, budget_tokens=100_000, min_probability=0.25)
     assert [s.heading for s in selection.kept] == ["Front matter", "3 Method", "4 Experiments"]
     reasons = {c.section.heading: c.reason for c in selection.choices if not c.kept}
-    assert reasons["1 Introduction"] == "P(useful) 0.20 < 0.25"
+    assert reasons["1 Introduction"] == "P(useful) 0.200 < 0.25"
     assert reasons["2 Related Work"] == "related work" and reasons["References"] == "references"
     assert selection.kept_by_page()[4] == 0.0 and selection.kept_by_page()[2] < 1.0
     assert selection.pages == [1, 2, 3]
